@@ -1,0 +1,18 @@
+# One image for web and default-queue workers (CPU torch: no CUDA in the web tier).
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DJANGO_SETTINGS_MODULE=config.settings
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY config ./config
+COPY core ./core
+COPY annotate ./annotate
+COPY preferences ./preferences
+COPY modeltrain ./modeltrain
+# Point TORCH_INDEX_URL at a CPU wheel index to keep the image small; empty means the default.
+ARG TORCH_INDEX_URL=
+RUN pip install --no-cache-dir "torch==2.13.0" ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} \
+    && pip install --no-cache-dir .
+COPY . .
+RUN python manage.py collectstatic --noinput
+EXPOSE 8000
+CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]

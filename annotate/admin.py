@@ -1,0 +1,39 @@
+from django.contrib import admin
+
+from .models import AltText, Image, Membership, Post, Project
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 1
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ["name", "overlap", "reservation_seconds", "created_at"]
+    search_fields = ["name"]
+    inlines = [MembershipInline]
+
+
+@admin.register(Image)
+class ImageAdmin(admin.ModelAdmin):
+    list_display = ["sha256", "mime", "width", "height", "size_bytes", "created_at"]
+    search_fields = ["sha256"]
+    readonly_fields = ["sha256", "file", "mime", "width", "height", "size_bytes"]
+
+
+@admin.register(Post)
+class PostAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "platform", "external_id", "split", "created_at"]
+    list_filter = ["project", "platform", "split"]
+    search_fields = ["external_id", "context"]
+    raw_id_fields = ["image"]
+
+
+@admin.register(AltText)
+class AltTextAdmin(admin.ModelAdmin):
+    list_display = ["id", "post", "origin", "text", "created_at"]
+    list_filter = ["origin"]
+    search_fields = ["text"]
+    raw_id_fields = ["post", "parent", "author"]

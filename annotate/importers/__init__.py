@@ -1,0 +1,1 @@
+"""Importers for alt-text data: the MCM-DPO reference JSON/JSONL, generic JSONL and CSV."""

@@ -1,0 +1,375 @@
+"""The import service: stream records from files into Posts, Images, AltTexts and pairs.
+
+Records are handled in chunks: files are hashed first, the database is asked once per chunk what
+already exists, new rows go in with bulk inserts, and each record is counted as imported (it
+added something), duplicate (everything it carries was already stored) or rejected (with its
+position and the reason). Without `strict` each chunk commits on its own, so good records are
+kept whatever else the file holds; with `strict` the whole import is one transaction that is
+rolled back if anything was rejected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.db import DatabaseError, transaction
+
+from annotate.models import (
+    IMPORTED_ORIGINS,
+    AltText,
+    AltTextOrigin,
+    Image,
+    Platform,
+    Post,
+    Project,
+    Split,
+)
+from preferences.models import CandidatePair, PairSource, Side
+
+from . import images
+from .readers import ReadError, UnsupportedFile, read_records
+from .records import ImportRecord, Limits, RecordError, parse_record
+
+log = logging.getLogger(__name__)
+
+_IMAGE_CACHE_LIMIT = 500_000
+
+
+@dataclass
+class ImportReport:
+    imported: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    errors: list[dict] = field(default_factory=list)
+    rolled_back: bool = False
+
+    def reject(self, file: str, record: int | None, reason: str) -> None:
+        self.rejected += 1
+        self.errors.append({"file": file, "record": record, "reason": reason})
+
+    def as_dict(self) -> dict:
+        return {
+            "imported": self.imported,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "errors": self.errors,
+        }
+
+
+@dataclass
+class _Pending:
+    file: str
+    position: int
+    record: ImportRecord
+    sha: str = ""
+    data: bytes | None = None  # only kept until the image is stored
+    new: bool = False
+
+
+class _StrictRollback(Exception):
+    pass
+
+
+def split_from_filename(path: Path) -> str:
+    name = path.stem.lower()
+    if "test" in name:
+        return Split.TEST
+    if "dev" in name or "val" in name:
+        return Split.DEV
+    return Split.TRAIN
+
+
+def platform_from_filename(path: Path) -> str:
+    name = path.name.lower()
+    for platform in (Platform.TWITTER, Platform.PINTEREST):
+        if platform in name:
+            return platform
+    return Platform.OTHER
+
+
+def content_key(image_sha: str, context: str) -> str:
+    return hashlib.sha256(f"{image_sha}\n{context}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _text_sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _record_alts(record: ImportRecord) -> list[tuple[str, str]]:
+    alts = []
+    if record.alt_text is not None:
+        alts.append((AltTextOrigin.USER_WRITTEN, record.alt_text))
+    if record.chosen is not None:
+        alts.append((AltTextOrigin.IMPORTED_CHOSEN, record.chosen))
+        alts.append((AltTextOrigin.IMPORTED_REJECTED, record.rejected))
+    if record.reference is not None:
+        alts.append((AltTextOrigin.REFERENCE, record.reference))
+    return alts
+
+
+class _Importer:
+    def __init__(self, *, project: Project, images_dir: Path | None, strict: bool, limits: Limits):
+        conf = settings.ALTPREF
+        self.project = project
+        self.images_dir = images_dir
+        self.strict = strict
+        self.limits = limits
+        self.max_bytes = conf["MAX_IMAGE_BYTES"]
+        self.max_pixels = conf["MAX_IMAGE_PIXELS"]
+        self.media_root = Path(settings.MEDIA_ROOT)
+        self.report = ImportReport()
+        self.image_ids: dict[str, int] = {}
+        self.written_files: list[Path] = []
+
+    # -- per-record work that needs no database ------------------------------------------
+    def _load_image(self, item: _Pending, images_dir: Path) -> bool:
+        try:
+            path = images.resolve(item.record.image_ref, images_dir)
+            item.data = images.read(path, max_bytes=self.max_bytes)
+        except images.ImageError as exc:
+            self.report.reject(item.file, item.position, str(exc))
+            return False
+        item.sha = images.sha256(item.data)
+        return True
+
+    def _store_new_images(self, chunk: list[_Pending]) -> list[_Pending]:
+        """Inspect and store images not yet in the database; drop records whose image is bad."""
+        unknown = {p.sha for p in chunk if p.sha not in self.image_ids}
+        if unknown:
+            for sha, pk in Image.objects.filter(sha256__in=unknown).values_list("sha256", "id"):
+                self.image_ids[sha] = pk
+        verdicts: dict[str, images.ImageInfo | str] = {}
+        new_rows: list[Image] = []
+        kept = []
+        for item in chunk:
+            if item.sha not in self.image_ids:
+                if item.sha not in verdicts:
+                    try:
+                        info = images.inspect(item.data, max_pixels=self.max_pixels)
+                    except images.ImageError as exc:
+                        verdicts[item.sha] = str(exc)
+                    else:
+                        verdicts[item.sha] = info
+                        name = images.storage_name(item.sha, info.ext)
+                        if images.store(self.media_root, name, item.data):
+                            self.written_files.append(self.media_root / name)
+                        new_rows.append(
+                            Image(
+                                sha256=item.sha,
+                                file=name,
+                                mime=info.mime,
+                                width=info.width,
+                                height=info.height,
+                                size_bytes=len(item.data),
+                            )
+                        )
+                if isinstance(verdicts[item.sha], str):
+                    self.report.reject(item.file, item.position, verdicts[item.sha])
+                    item.data = None
+                    continue
+            item.data = None
+            kept.append(item)
+        if new_rows:
+            Image.objects.bulk_create(new_rows, ignore_conflicts=True)
+            shas = [row.sha256 for row in new_rows]
+            for sha, pk in Image.objects.filter(sha256__in=shas).values_list("sha256", "id"):
+                self.image_ids[sha] = pk
+        return kept
+
+    # -- database writes for one chunk ---------------------------------------------------
+    def _write_rows(self, chunk: list[_Pending]) -> None:
+        project = self.project
+        keys = {content_key(p.sha, p.record.context) for p in chunk}
+        post_ids = dict(
+            Post.objects.filter(project=project, content_key__in=keys).values_list(
+                "content_key", "id"
+            )
+        )
+        new_posts: dict[str, Post] = {}
+        for item in chunk:
+            key = content_key(item.sha, item.record.context)
+            if key not in post_ids and key not in new_posts:
+                rec = item.record
+                new_posts[key] = Post(
+                    project=project,
+                    platform=rec.platform,
+                    external_id=rec.external_id,
+                    content_key=key,
+                    context=rec.context,
+                    split=rec.split,
+                    image_id=self.image_ids[item.sha],
+                    provenance={**rec.provenance, "file": item.file, "record": item.position},
+                )
+                item.new = True
+        if new_posts:
+            Post.objects.bulk_create(new_posts.values(), ignore_conflicts=True)
+            post_ids.update(
+                Post.objects.filter(project=project, content_key__in=list(new_posts)).values_list(
+                    "content_key", "id"
+                )
+            )
+
+        # Alt-texts, keyed by (post, origin, text hash) like their unique constraint.
+        by_item = []
+        for item in chunk:
+            post_id = post_ids[content_key(item.sha, item.record.context)]
+            by_item.append(
+                (item, post_id, [(o, t, _text_sha(t)) for o, t in _record_alts(item.record)])
+            )
+        all_post_ids = {post_id for _, post_id, _ in by_item}
+        alt_ids = {
+            (post_id, origin, sha): pk
+            for pk, post_id, origin, sha in AltText.objects.filter(
+                post_id__in=all_post_ids, origin__in=IMPORTED_ORIGINS
+            ).values_list("id", "post_id", "origin", "text_sha256")
+        }
+        new_alts: dict[tuple, AltText] = {}
+        for item, post_id, alts in by_item:
+            for origin, text, sha in alts:
+                key = (post_id, origin, sha)
+                if key not in alt_ids and key not in new_alts:
+                    new_alts[key] = AltText(post_id=post_id, text=text, text_sha256=sha, origin=origin)
+                    item.new = True
+        if new_alts:
+            AltText.objects.bulk_create(new_alts.values(), ignore_conflicts=True)
+            alt_ids.update(
+                {
+                    (post_id, origin, sha): pk
+                    for pk, post_id, origin, sha in AltText.objects.filter(
+                        post_id__in={k[0] for k in new_alts}, origin__in=IMPORTED_ORIGINS
+                    ).values_list("id", "post_id", "origin", "text_sha256")
+                }
+            )
+
+        # Pairs: chosen is A, and the imported preference says A wins.
+        wanted = {}
+        for item, post_id, alts in by_item:
+            if item.record.chosen is None:
+                continue
+            a = alt_ids[(post_id, AltTextOrigin.IMPORTED_CHOSEN, _text_sha(item.record.chosen))]
+            b = alt_ids[(post_id, AltTextOrigin.IMPORTED_REJECTED, _text_sha(item.record.rejected))]
+            wanted.setdefault((a, b), (item, post_id))
+        if wanted:
+            existing = set(
+                CandidatePair.objects.filter(alt_a_id__in={a for a, _ in wanted}).values_list(
+                    "alt_a_id", "alt_b_id"
+                )
+            )
+            new_pairs = []
+            for (a, b), (item, post_id) in wanted.items():
+                if (a, b) not in existing:
+                    new_pairs.append(
+                        CandidatePair(
+                            post_id=post_id,
+                            alt_a_id=a,
+                            alt_b_id=b,
+                            source=PairSource.IMPORT,
+                            known_preference=Side.A,
+                        )
+                    )
+                    item.new = True
+            CandidatePair.objects.bulk_create(new_pairs, ignore_conflicts=True)
+
+        for item in chunk:
+            if item.new:
+                self.report.imported += 1
+            else:
+                self.report.duplicates += 1
+
+    def _flush(self, chunk: list[_Pending]) -> None:
+        if not chunk:
+            return
+        if self.strict:
+            self._write_rows(self._store_new_images(chunk))
+            return
+        try:
+            with transaction.atomic():
+                self._write_rows(self._store_new_images(chunk))
+        except DatabaseError as exc:
+            log.exception("import chunk failed")
+            for item in chunk:
+                self.report.reject(item.file, item.position, f"database error: {exc}")
+        if len(self.image_ids) > _IMAGE_CACHE_LIMIT:
+            self.image_ids.clear()
+
+    # -- driver --------------------------------------------------------------------------
+    def _pending(self, path: Path, *, platform: str | None, split: str | None) -> Iterator[_Pending]:
+        file = path.name
+        guessed = platform_from_filename(path)
+        images_dir = self.images_dir or path.parent
+        split = split or split_from_filename(path)
+        try:
+            items = read_records(path)
+            for position, raw in items:
+                if isinstance(raw, ReadError):
+                    self.report.reject(file, position, raw.reason)
+                    if raw.fatal:
+                        return
+                    continue
+                try:
+                    record = parse_record(
+                        raw, platform=platform, split=split, limits=self.limits, guessed_platform=guessed
+                    )
+                except RecordError as exc:
+                    self.report.reject(file, position, str(exc))
+                    continue
+                item = _Pending(file=file, position=position, record=record)
+                if self._load_image(item, images_dir):
+                    yield item
+        except UnsupportedFile as exc:
+            self.report.reject(file, None, str(exc))
+        except OSError as exc:
+            self.report.reject(file, None, f"cannot read file: {exc.strerror or exc}")
+
+    def run(self, paths: Sequence[Path], *, platform: str | None, split: str | None, batch: int) -> None:
+        for path in paths:
+            chunk: list[_Pending] = []
+            for item in self._pending(path, platform=platform, split=split):
+                chunk.append(item)
+                if len(chunk) >= batch:
+                    self._flush(chunk)
+                    chunk = []
+            self._flush(chunk)
+
+
+def altdata_import(
+    *,
+    paths: Iterable[Path | str],
+    project: Project,
+    images_dir: Path | str | None = None,
+    platform: str | None = None,
+    split: str | None = None,
+    strict: bool = False,
+    batch_size: int | None = None,
+) -> ImportReport:
+    """Import alt-text records from files. See the module docstring for the guarantees."""
+    conf = settings.ALTPREF
+    importer = _Importer(
+        project=project,
+        images_dir=Path(images_dir) if images_dir else None,
+        strict=strict,
+        limits=Limits(conf["MAX_CONTEXT_CHARS"], conf["MAX_ALT_TEXT_CHARS"]),
+    )
+    batch = batch_size or conf["IMPORT_BATCH_SIZE"]
+    paths = [Path(p) for p in paths]
+    if not strict:
+        importer.run(paths, platform=platform, split=split, batch=batch)
+        return importer.report
+    try:
+        with transaction.atomic():
+            importer.run(paths, platform=platform, split=split, batch=batch)
+            if importer.report.rejected:
+                raise _StrictRollback
+    except (_StrictRollback, DatabaseError) as exc:
+        if isinstance(exc, DatabaseError):
+            importer.report.reject("", None, f"database error: {exc}")
+        for written in importer.written_files:
+            written.unlink(missing_ok=True)
+        importer.report.imported = importer.report.duplicates = 0
+        importer.report.rolled_back = True
+    return importer.report

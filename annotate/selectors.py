@@ -1,0 +1,50 @@
+"""Reads for projects: who may see what."""
+
+from __future__ import annotations
+
+from django.db.models import Count, QuerySet
+
+from core.errors import NotFound, PermissionDenied
+
+from .models import ROLE_RANK, Membership, Project, Role
+
+
+def project_list_for_user(*, user) -> QuerySet[Project]:
+    """Projects the user belongs to (staff see all), with pair and post counts."""
+    qs = Project.objects.all() if user.is_staff else Project.objects.filter(members=user)
+    return qs.annotate(post_count=Count("posts", distinct=True)).order_by("name")
+
+
+def project_role(*, project: Project, user) -> str | None:
+    if user.is_staff:
+        return Role.ADMIN
+    return (
+        Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
+    )
+
+
+def project_get_for_user(*, user, project_id: int, min_role: str = Role.ANNOTATOR) -> Project:
+    """The project if the user may act in it with at least `min_role`.
+
+    Non-members get NotFound (the project's existence is not revealed); members below the role
+    get PermissionDenied.
+    """
+    project = Project.objects.filter(pk=project_id).first()
+    role = project_role(project=project, user=user) if project else None
+    if project is None or role is None:
+        raise NotFound("No such project.")
+    if ROLE_RANK[Role(role)] < ROLE_RANK[Role(min_role)]:
+        raise PermissionDenied(f"This needs the {Role(min_role).label.lower()} role in the project.")
+    return project
+
+
+def project_stats(*, project: Project) -> dict:
+    from preferences.models import CandidatePair
+
+    return {
+        "posts": project.posts.count(),
+        "images": project.posts.values("image").distinct().count(),
+        "alt_texts": project.posts.aggregate(n=Count("alt_texts"))["n"],
+        "pairs": CandidatePair.objects.filter(post__project=project).count(),
+        "members": Membership.objects.filter(project=project).count(),
+    }

@@ -1,0 +1,1 @@
+"""Cross-app plumbing: the application error type and its translation for the API."""

@@ -1,0 +1,28 @@
+"""Celery tasks on the `gpu` queue (routed by module in settings.CELERY_TASK_ROUTES).
+
+Tasks take ids and call services; torch is imported inside the task, never at module import,
+so the web tier and the default-queue worker do not load it and no CUDA context exists before
+the worker forks.
+"""
+
+from celery import shared_task
+from django.db import connection
+
+
+@shared_task(bind=True, name="modeltrain.tasks.worker_report")
+def worker_report(self) -> dict:
+    """Report what a gpu-queue worker can use: the queue it consumed, torch, CUDA, the database."""
+    import torch
+
+    from annotate.models import Project
+
+    delivery = self.request.delivery_info or {}
+    return {
+        "queue": delivery.get("routing_key") or delivery.get("queue"),
+        "hostname": self.request.hostname,
+        "torch": torch.__version__,
+        "cuda_available": torch.cuda.is_available(),
+        "cuda_devices": torch.cuda.device_count(),
+        "database": connection.vendor,
+        "projects": Project.objects.count(),
+    }

@@ -1,0 +1,188 @@
+"""Candidate pairs, the facets raters answer, and judgements by humans and LLM labelers.
+
+A judgement's `choice` always refers to the pair as stored (A = alt_a), whatever order the rater
+saw; `shown_order` records that order so position bias can be measured.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from annotate.models import AltText, Post, Project
+
+
+def _in_choices(field: str, choices: type[models.TextChoices]) -> Q:
+    return Q(**{f"{field}__in": choices.values})
+
+
+DEFAULT_FACETS = [
+    ("overall", "Overall", "Which alt-text is better overall for this post?"),
+    ("faithful", "Faithful to the image", "Which describes what is in the image more accurately?"),
+    ("context", "Fits the post context", "Which fits what the post is saying better?"),
+    ("concise", "Concise", "Which says what matters with fewer needless words?"),
+    ("fluent", "Fluent", "Which reads more naturally and correctly?"),
+]
+
+
+class Facet(models.Model):
+    """One question raters answer per pair; each project has its own configurable set."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="facets")
+    key = models.SlugField(max_length=32)
+    label = models.CharField(max_length=80)
+    question = models.CharField(max_length=300)
+    position = models.PositiveSmallIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["project", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "key"], name="facet_unique_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project}: {self.label}"
+
+
+class PairSource(models.TextChoices):
+    IMPORT = "import", "Imported preference"
+    CORRECTION = "correction", "Correction (edited over original)"
+    MODEL = "model", "Model round output"
+    LLM_REWRITE = "llm-rewrite", "LLM rewrite"
+    GOLD = "gold", "Gold (known answer)"
+
+
+class Side(models.TextChoices):
+    A = "A", "A"
+    B = "B", "B"
+
+
+class CandidatePair(models.Model):
+    """Two alt-texts of one post to compare.
+
+    `known_preference` is set when the pair's origin already says which side is better (an
+    imported chosen/rejected record, a correction, a gold item); judged pairs leave it empty.
+    """
+
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="pairs")
+    alt_a = models.ForeignKey(AltText, on_delete=models.PROTECT, related_name="pairs_as_a")
+    alt_b = models.ForeignKey(AltText, on_delete=models.PROTECT, related_name="pairs_as_b")
+    source = models.CharField(max_length=16, choices=PairSource.choices)
+    known_preference = models.CharField(max_length=1, choices=Side.choices, null=True, blank=True)
+    source_round_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(alt_a=F("alt_b")), name="pair_distinct_alts"),
+            models.UniqueConstraint(fields=["alt_a", "alt_b"], name="pair_unique_alts"),
+            models.CheckConstraint(
+                condition=_in_choices("source", PairSource), name="pair_source_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(known_preference__isnull=True) | _in_choices("known_preference", Side),
+                name="pair_known_preference_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"pair {self.pk} ({self.source}) on post {self.post_id}"
+
+
+class LLMLabeler(models.Model):
+    """An LLM acting as a rater: a model id plus the prompt-template version it was asked with."""
+
+    provider = models.CharField(max_length=32, default="gemini")
+    model_id = models.CharField(max_length=100)
+    prompt_version = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "model_id", "prompt_version"], name="llmlabeler_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.model_id}@{self.prompt_version}"
+
+
+class JudgementKind(models.TextChoices):
+    HUMAN = "human", "Human rater"
+    LLM = "llm", "LLM labeler"
+    ADJUDICATION = "adjudication", "Reviewer adjudication"
+
+
+class Choice(models.TextChoices):
+    A = "A", "A is better"
+    B = "B", "B is better"
+    TIE = "tie", "Tie"
+    BOTH_BAD = "both-bad", "Both bad"
+
+
+class ShownOrder(models.TextChoices):
+    AB = "AB", "A shown first"
+    BA = "BA", "B shown first"
+
+
+class Judgement(models.Model):
+    pair = models.ForeignKey(CandidatePair, on_delete=models.CASCADE, related_name="judgements")
+    facet = models.ForeignKey(Facet, on_delete=models.CASCADE, related_name="judgements")
+    kind = models.CharField(max_length=16, choices=JudgementKind.choices)
+    rater_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="judgements",
+    )
+    rater_llm = models.ForeignKey(
+        LLMLabeler, null=True, blank=True, on_delete=models.PROTECT, related_name="judgements"
+    )
+    choice = models.CharField(max_length=8, choices=Choice.choices)
+    shown_order = models.CharField(max_length=2, choices=ShownOrder.choices, default=ShownOrder.AB)
+    seconds_spent = models.FloatField(null=True, blank=True)
+    rationale = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=_in_choices("choice", Choice), name="judgement_choice_valid"),
+            models.CheckConstraint(condition=_in_choices("kind", JudgementKind), name="judgement_kind_valid"),
+            models.CheckConstraint(
+                condition=_in_choices("shown_order", ShownOrder), name="judgement_shown_order_valid"
+            ),
+            # Exactly one rater, and an LLM rater exactly when the kind says so.
+            models.CheckConstraint(
+                condition=(
+                    Q(kind=JudgementKind.LLM, rater_llm__isnull=False, rater_user__isnull=True)
+                    | (
+                        Q(kind__in=[JudgementKind.HUMAN, JudgementKind.ADJUDICATION])
+                        & Q(rater_user__isnull=False, rater_llm__isnull=True)
+                    )
+                ),
+                name="judgement_one_rater",
+            ),
+            models.CheckConstraint(
+                condition=Q(seconds_spent__isnull=True) | Q(seconds_spent__gte=0),
+                name="judgement_seconds_nonnegative",
+            ),
+            models.UniqueConstraint(
+                fields=["pair", "facet", "rater_user", "kind"],
+                condition=Q(rater_user__isnull=False),
+                name="judgement_unique_user",
+            ),
+            models.UniqueConstraint(
+                fields=["pair", "facet", "rater_llm"],
+                condition=Q(rater_llm__isnull=False),
+                name="judgement_unique_llm",
+            ),
+        ]
+        indexes = [models.Index(fields=["pair", "facet"])]
+
+    def __str__(self) -> str:
+        who = self.rater_user or self.rater_llm
+        return f"{who} on pair {self.pair_id}/{self.facet.key}: {self.choice}"
