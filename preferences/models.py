@@ -145,6 +145,10 @@ class Judgement(models.Model):
     shown_order = models.CharField(max_length=2, choices=ShownOrder.choices, default=ShownOrder.AB)
     seconds_spent = models.FloatField(null=True, blank=True)
     rationale = models.TextField(blank=True)
+    # Set by clients (browser form, API) so a retried submit is recognised, not stored twice.
+    client_key = models.CharField(max_length=64, blank=True)
+    # Whether an LLM verdict for this pair was visible to the rater when they answered.
+    llm_verdict_visible = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

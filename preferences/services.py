@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
-from annotate.models import Project
+from django.db import IntegrityError, transaction
 
-from .models import DEFAULT_FACETS, Facet
+from annotate.models import ROLE_RANK, Project, Role
+from annotate.selectors import project_role
+from core.errors import ApplicationError, NotFound, PermissionDenied
+
+from .models import (
+    DEFAULT_FACETS,
+    CandidatePair,
+    Choice,
+    Facet,
+    Judgement,
+    JudgementKind,
+    ShownOrder,
+)
+
+MAX_RATIONALE_CHARS = 5_000
 
 
 def facets_create_defaults(*, project: Project) -> list[Facet]:
@@ -15,3 +29,75 @@ def facets_create_defaults(*, project: Project) -> list[Facet]:
     ]
     Facet.objects.bulk_create(facets, ignore_conflicts=True)
     return list(project.facets.all())
+
+
+def judgement_record(
+    *,
+    pair: CandidatePair,
+    facet: Facet,
+    user,
+    choice: str,
+    shown_order: str = ShownOrder.AB,
+    seconds_spent: float | None = None,
+    rationale: str = "",
+    kind: str = JudgementKind.HUMAN,
+    client_key: str = "",
+    llm_verdict_visible: bool = False,
+) -> tuple[Judgement, bool]:
+    """Record one human judgement (or a reviewer's adjudication); return (judgement, created).
+
+    Idempotent: a resubmission of the same answer (double click, network retry, same
+    client_key) returns the stored judgement with created=False. A *different* answer to an
+    item the user already judged is refused: changing an answer is an explicit undo.
+    `choice` refers to the pair as stored (A = alt_a), whatever order was shown.
+    """
+    project = pair.post.project
+    if facet.project_id != project.id:
+        raise ApplicationError("That facet does not belong to this pair's project.")
+    role = project_role(project=project, user=user)
+    if role is None:
+        raise NotFound("No such pair.")
+    if kind == JudgementKind.ADJUDICATION and ROLE_RANK[Role(role)] < ROLE_RANK[Role.REVIEWER]:
+        raise PermissionDenied("Only reviewers can adjudicate.")
+    if kind not in (JudgementKind.HUMAN, JudgementKind.ADJUDICATION):
+        raise ApplicationError("LLM judgements are recorded by the labelers, not here.")
+    if choice not in Choice.values:
+        raise ApplicationError(f'Unknown choice "{choice}"; use one of {", ".join(Choice.values)}.')
+    if shown_order not in ShownOrder.values:
+        raise ApplicationError(f'Unknown shown order "{shown_order}".')
+    if seconds_spent is not None and not (0 <= seconds_spent < 86_400):
+        raise ApplicationError("seconds_spent must be between 0 and 86400.")
+    if len(rationale) > MAX_RATIONALE_CHARS:
+        raise ApplicationError(f"The rationale is limited to {MAX_RATIONALE_CHARS} characters.")
+    if len(client_key) > 64:
+        raise ApplicationError("client_key is limited to 64 characters.")
+
+    existing = Judgement.objects.filter(pair=pair, facet=facet, rater_user=user, kind=kind).first()
+    if existing is None:
+        try:
+            with transaction.atomic():
+                return (
+                    Judgement.objects.create(
+                        pair=pair,
+                        facet=facet,
+                        kind=kind,
+                        rater_user=user,
+                        choice=choice,
+                        shown_order=shown_order,
+                        seconds_spent=seconds_spent,
+                        rationale=rationale,
+                        client_key=client_key,
+                        llm_verdict_visible=llm_verdict_visible,
+                    ),
+                    True,
+                )
+        except IntegrityError:
+            # A concurrent identical submit won the race; fall through to compare with it.
+            existing = Judgement.objects.get(pair=pair, facet=facet, rater_user=user, kind=kind)
+    same_submit = (client_key and existing.client_key == client_key) or existing.choice == choice
+    if same_submit:
+        return existing, False
+    raise ApplicationError(
+        "You already answered this facet for this pair; undo it first to change the answer.",
+        status_code=409,
+    )
