@@ -7,13 +7,13 @@ crash never leaves a half-written image where a complete one is expected.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
-import tempfile
+import stat
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
@@ -39,33 +39,37 @@ class ImageInfo:
     height: int
 
 
-def resolve(ref: str, images_dir: Path) -> Path:
+def resolve(ref: str, images_dir: str) -> str:
     """Absolute references are taken as they are (our own snapshots write them); relative ones
-    must stay inside images_dir."""
-    path = Path(ref)
-    if path.is_absolute():
-        return path
-    base = images_dir.resolve()
-    candidate = (base / path).resolve()
-    if not candidate.is_relative_to(base):
+    must stay inside images_dir (given already made absolute and normalised)."""
+    if os.path.isabs(ref):
+        return ref
+    # String normalisation, not realpath: it is per record on the hot path, and it is enough to
+    # refuse "../" escapes in the data (symlinks inside the folder are the owner's choice).
+    candidate = os.path.normpath(os.path.join(images_dir, ref))
+    if not candidate.startswith(images_dir + os.sep):
         raise ImageError(f"image path {ref!r} points outside the images folder")
     return candidate
 
 
-def read(path: Path, *, max_bytes: int) -> bytes:
+def read(path: str, *, max_bytes: int) -> bytes:
+    name = os.path.basename(path)
     try:
-        size = path.stat().st_size
+        fh = open(path, "rb")  # noqa: SIM115 - closed below; one open instead of stat + open
     except FileNotFoundError:
-        raise ImageError(f"image file not found: {path.name}") from None
+        raise ImageError(f"image file not found: {name}") from None
+    except IsADirectoryError:
+        raise ImageError(f"image path is not a file: {name}") from None
     except OSError as exc:
         raise ImageError(f"image file cannot be read: {exc.strerror}") from None
-    if not path.is_file():
-        raise ImageError(f"image path is not a file: {path.name}")
-    if size == 0:
-        raise ImageError(f"image file is empty: {path.name}")
-    if size > max_bytes:
-        raise ImageError(f"image file is {size:,} bytes (limit {max_bytes:,})")
-    with open(path, "rb") as fh:
+    with fh:
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ImageError(f"image path is not a file: {name}")
+        if info.st_size == 0:
+            raise ImageError(f"image file is empty: {name}")
+        if info.st_size > max_bytes:
+            raise ImageError(f"image file is {info.st_size:,} bytes (limit {max_bytes:,})")
         return fh.read()
 
 
@@ -92,7 +96,11 @@ def inspect(data: bytes, *, max_pixels: int) -> ImageInfo:
                 img.load()  # verify() alone misses truncated JPEG/PNG data
     except ImageError:
         raise
-    except (UnidentifiedImageError, PILImage.DecompressionBombError, PILImage.DecompressionBombWarning):
+    except (
+        UnidentifiedImageError,
+        PILImage.DecompressionBombError,
+        PILImage.DecompressionBombWarning,
+    ):
         raise ImageError("file is not a readable image (or is a decompression bomb)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"image data is damaged or truncated ({exc})") from None
@@ -104,18 +112,31 @@ def storage_name(digest: str, ext: str) -> str:
     return f"images/{digest[:2]}/{digest[2:4]}/{digest}.{ext}"
 
 
-def store(media_root: Path, name: str, data: bytes) -> bool:
-    """Write the file if absent; return True when this call created it."""
-    target = media_root / name
-    if target.exists():
-        return False
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return True
+class Store:
+    """Writes files under media_root if absent, remembering folders it has already made."""
+
+    def __init__(self, media_root: str):
+        self.media_root = media_root
+        self._dirs: set[str] = set()
+        self._counter = 0
+
+    def put(self, name: str, data: bytes) -> str | None:
+        """Write the file if absent; return its path when this call created it, else None."""
+        target = os.path.join(self.media_root, name)
+        if os.path.exists(target):
+            return None
+        folder = os.path.dirname(target)
+        if folder not in self._dirs:
+            os.makedirs(folder, exist_ok=True)
+            self._dirs.add(folder)
+        self._counter += 1
+        tmp = f"{folder}/.incoming-{os.getpid()}-{self._counter}"
+        try:
+            with open(tmp, "xb") as fh:
+                fh.write(data)
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return target

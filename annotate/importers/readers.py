@@ -122,7 +122,10 @@ def _read_json_array(path: Path) -> Iterator[Item]:
             continue
         if sep == "]":
             return
-        yield number + 1, ReadError("malformed JSON: expected ',' or ']' after a record", fatal=True)
+        yield (
+            number + 1,
+            ReadError("malformed JSON: expected ',' or ']' after a record", fatal=True),
+        )
         return
 
 
@@ -183,8 +186,9 @@ def _read_csv(path: Path) -> Iterator[Item]:
             if not any(cell.strip() for cell in row):
                 continue
             if len(row) != len(header):
-                yield reader.line_num, ReadError(
-                    f"row has {len(row)} fields, the header has {len(header)}"
+                yield (
+                    reader.line_num,
+                    ReadError(f"row has {len(row)} fields, the header has {len(header)}"),
                 )
                 continue
             yield reader.line_num, dict(zip(header, row, strict=True))

@@ -11,6 +11,8 @@ from annotate.models import Platform, Split
 from .prompts import PromptError, context_from_question
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_PLATFORMS = frozenset(Platform.values)  # enum .values builds a list per call: hot path
+_SPLITS = frozenset(Split.values)
 _DS_PLATFORM = {"twitter_data": Platform.TWITTER, "pinterest_data": Platform.PINTEREST}
 
 
@@ -152,9 +154,9 @@ def parse_record(
             record.reference, record.chosen = record.chosen, None
         if record.alt_text is None and record.chosen is None and record.reference is None:
             raise RecordError('record has no alt-text: give "alt_text" or "chosen" and "rejected"')
-    if record.platform not in Platform.values:
+    if record.platform not in _PLATFORMS:
         raise RecordError(f'unknown platform "{record.platform}"')
-    if record.split not in Split.values:
+    if record.split not in _SPLITS:
         raise RecordError(f'unknown split "{record.split}"')
     if record.chosen is not None and record.chosen == record.rejected:
         raise RecordError('"chosen" and "rejected" are the same text')

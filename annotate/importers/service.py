@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,13 +122,13 @@ class _Importer:
         self.limits = limits
         self.max_bytes = conf["MAX_IMAGE_BYTES"]
         self.max_pixels = conf["MAX_IMAGE_PIXELS"]
-        self.media_root = Path(settings.MEDIA_ROOT)
+        self.store = images.Store(str(settings.MEDIA_ROOT))
         self.report = ImportReport()
         self.image_ids: dict[str, int] = {}
-        self.written_files: list[Path] = []
+        self.written_files: list[str] = []
 
     # -- per-record work that needs no database ------------------------------------------
-    def _load_image(self, item: _Pending, images_dir: Path) -> bool:
+    def _load_image(self, item: _Pending, images_dir: str) -> bool:
         try:
             path = images.resolve(item.record.image_ref, images_dir)
             item.data = images.read(path, max_bytes=self.max_bytes)
@@ -156,8 +157,8 @@ class _Importer:
                     else:
                         verdicts[item.sha] = info
                         name = images.storage_name(item.sha, info.ext)
-                        if images.store(self.media_root, name, item.data):
-                            self.written_files.append(self.media_root / name)
+                        if written := self.store.put(name, item.data):
+                            self.written_files.append(written)
                         new_rows.append(
                             Image(
                                 sha256=item.sha,
@@ -233,7 +234,9 @@ class _Importer:
             for origin, text, sha in alts:
                 key = (post_id, origin, sha)
                 if key not in alt_ids and key not in new_alts:
-                    new_alts[key] = AltText(post_id=post_id, text=text, text_sha256=sha, origin=origin)
+                    new_alts[key] = AltText(
+                        post_id=post_id, text=text, text_sha256=sha, origin=origin
+                    )
                     item.new = True
         if new_alts:
             AltText.objects.bulk_create(new_alts.values(), ignore_conflicts=True)
@@ -248,7 +251,7 @@ class _Importer:
 
         # Pairs: chosen is A, and the imported preference says A wins.
         wanted = {}
-        for item, post_id, alts in by_item:
+        for item, post_id, _alts in by_item:
             if item.record.chosen is None:
                 continue
             a = alt_ids[(post_id, AltTextOrigin.IMPORTED_CHOSEN, _text_sha(item.record.chosen))]
@@ -298,10 +301,12 @@ class _Importer:
             self.image_ids.clear()
 
     # -- driver --------------------------------------------------------------------------
-    def _pending(self, path: Path, *, platform: str | None, split: str | None) -> Iterator[_Pending]:
+    def _pending(
+        self, path: Path, *, platform: str | None, split: str | None
+    ) -> Iterator[_Pending]:
         file = path.name
         guessed = platform_from_filename(path)
-        images_dir = self.images_dir or path.parent
+        images_dir = os.path.abspath(self.images_dir or path.parent)
         split = split or split_from_filename(path)
         try:
             items = read_records(path)
@@ -313,7 +318,11 @@ class _Importer:
                     continue
                 try:
                     record = parse_record(
-                        raw, platform=platform, split=split, limits=self.limits, guessed_platform=guessed
+                        raw,
+                        platform=platform,
+                        split=split,
+                        limits=self.limits,
+                        guessed_platform=guessed,
                     )
                 except RecordError as exc:
                     self.report.reject(file, position, str(exc))
@@ -326,7 +335,9 @@ class _Importer:
         except OSError as exc:
             self.report.reject(file, None, f"cannot read file: {exc.strerror or exc}")
 
-    def run(self, paths: Sequence[Path], *, platform: str | None, split: str | None, batch: int) -> None:
+    def run(
+        self, paths: Sequence[Path], *, platform: str | None, split: str | None, batch: int
+    ) -> None:
         for path in paths:
             chunk: list[_Pending] = []
             for item in self._pending(path, platform=platform, split=split):
@@ -369,7 +380,7 @@ def altdata_import(
         if isinstance(exc, DatabaseError):
             importer.report.reject("", None, f"database error: {exc}")
         for written in importer.written_files:
-            written.unlink(missing_ok=True)
+            Path(written).unlink(missing_ok=True)
         importer.report.imported = importer.report.duplicates = 0
         importer.report.rolled_back = True
     return importer.report

@@ -18,14 +18,21 @@ pytestmark = pytest.mark.django_db
 
 def _jsonl(tmp_path, records, name="data.jsonl"):
     path = tmp_path / name
-    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n", encoding="utf-8")
+    path.write_text(
+        "\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n", encoding="utf-8"
+    )
     return path
 
 
 @pytest.fixture
 def good(tmp_path, make_png):
     (tmp_path / "good.png").write_bytes(make_png())
-    return {"image": "good.png", "context": "ok post", "chosen": "a red square", "rejected": "a shape"}
+    return {
+        "image": "good.png",
+        "context": "ok post",
+        "chosen": "a red square",
+        "rejected": "a shape",
+    }
 
 
 def _reasons(report):
@@ -42,7 +49,15 @@ def test_file_that_is_not_json_or_csv_is_rejected(project, tmp_path, make_png):
 
 
 def test_records_missing_fields_are_rejected_and_good_ones_kept(project, tmp_path, good):
-    path = _jsonl(tmp_path, [good, {"image": "good.png", "alt_text": "no context"}, {"context": "no image", "alt_text": "x"}, {**good, "context": "other", "chosen": None, "rejected": "only rejected"}])
+    path = _jsonl(
+        tmp_path,
+        [
+            good,
+            {"image": "good.png", "alt_text": "no context"},
+            {"context": "no image", "alt_text": "x"},
+            {**good, "context": "other", "chosen": None, "rejected": "only rejected"},
+        ],
+    )
     report = altdata_import(paths=[path], project=project)
     assert report.imported == 1 and report.rejected == 3
     reasons = _reasons(report)
@@ -81,7 +96,9 @@ def test_decompression_bomb_is_refused_without_decoding(project, tmp_path, good,
     buf = io.BytesIO()
     PILImage.new("1", (4000, 4000)).save(buf, format="PNG")  # tiny file, 16 Mpx when decoded
     (tmp_path / "bomb.png").write_bytes(buf.getvalue())
-    report = altdata_import(paths=[_jsonl(tmp_path, [{**good, "image": "bomb.png"}])], project=project)
+    report = altdata_import(
+        paths=[_jsonl(tmp_path, [{**good, "image": "bomb.png"}])], project=project
+    )
     assert report.rejected == 1
     assert "decompression bomb" in report.errors[0]["reason"]
     assert Image.objects.count() == 0
@@ -97,7 +114,9 @@ def test_absurdly_long_field_is_rejected(project, tmp_path, good):
 
 def test_invalid_utf8_rejects_only_that_record(project, tmp_path, good):
     path = tmp_path / "mixed.jsonl"
-    bad = json.dumps({**good, "context": "PLACEHOLDER"}).encode().replace(b"PLACEHOLDER", b"caf\xe9")
+    bad = (
+        json.dumps({**good, "context": "PLACEHOLDER"}).encode().replace(b"PLACEHOLDER", b"caf\xe9")
+    )
     path.write_bytes(json.dumps(good).encode() + b"\n" + bad + b"\n")
     report = altdata_import(paths=[path], project=project)
     assert report.imported == 1 and report.rejected == 1
@@ -132,8 +151,17 @@ def test_mcmdpo_record_whose_text_is_not_json(project, tmp_path, good):
 
 
 def test_disagreeing_duplicated_fields_are_refused(project, tmp_path, good):
-    inner = {"question": "Given an image and context, generate alt-text for the image.\nContext:\nhi", "chosen": "a", "rejected": "b"}
-    record = {"image": {"path": "good.png"}, **inner, "chosen": "different", "text": json.dumps(inner)}
+    inner = {
+        "question": "Given an image and context, generate alt-text for the image.\nContext:\nhi",
+        "chosen": "a",
+        "rejected": "b",
+    }
+    record = {
+        "image": {"path": "good.png"},
+        **inner,
+        "chosen": "different",
+        "text": json.dumps(inner),
+    }
     path = tmp_path / "p.json"
     path.write_text(json.dumps([record]))
     report = altdata_import(paths=[path], project=project)
@@ -157,12 +185,17 @@ def test_command_exit_status_and_json_errors(project, tmp_path, good, capsys):
     assert exit_info.value.code == 1
     out = json.loads(capsys.readouterr().out)
     assert out["imported"] == 1 and out["rejected"] == 1
-    assert out["errors"] == [{"file": "data.jsonl", "record": 2, "reason": 'missing required field "context"'}]
+    assert out["errors"] == [
+        {"file": "data.jsonl", "record": 2, "reason": 'missing required field "context"'}
+    ]
 
 
 def test_csv_import_with_quoted_newlines_and_a_short_row(project, tmp_path, good):
     path = tmp_path / "data.csv"
-    path.write_text('image,context,alt_text\ngood.png,"line one\nline two",a red square\ngood.png,short\n', encoding="utf-8")
+    path.write_text(
+        'image,context,alt_text\ngood.png,"line one\nline two",a red square\ngood.png,short\n',
+        encoding="utf-8",
+    )
     report = altdata_import(paths=[path], project=project)
     assert report.imported == 1 and report.rejected == 1
     assert Post.objects.get().context == "line one\nline two"

@@ -53,11 +53,21 @@ def test_pairs_hold_the_texts_of_the_records(project, sample_files):
 
 def test_reimport_adds_nothing(project, sample_files):
     _import_all(project, sample_files)
-    counts = (Post.objects.count(), AltText.objects.count(), CandidatePair.objects.count(), Image.objects.count())
+    counts = (
+        Post.objects.count(),
+        AltText.objects.count(),
+        CandidatePair.objects.count(),
+        Image.objects.count(),
+    )
     again = _import_all(project, sample_files)
     assert [r.imported for r in again] == [0, 0, 0, 0]
     assert [r.duplicates for r in again] == [10, 10, 10, 10]
-    assert (Post.objects.count(), AltText.objects.count(), CandidatePair.objects.count(), Image.objects.count()) == counts
+    assert (
+        Post.objects.count(),
+        AltText.objects.count(),
+        CandidatePair.objects.count(),
+        Image.objects.count(),
+    ) == counts
 
 
 def test_same_image_used_twice_is_stored_once(project, tmp_path, make_png):
@@ -80,9 +90,18 @@ def test_same_image_used_twice_is_stored_once(project, tmp_path, make_png):
 @pytest.mark.parametrize(
     "question, context",
     [
-        ("Given an image and context, generate alt-text for the image.Context:\nHello\nworld", "Hello\nworld"),
-        ("Given an image and context, generate alt-text for the image.\nContext:\nHi there", "Hi there"),
-        ("given an image and context, generate alt-text for the image.\ncontext:\nmy  pin ", "my  pin "),
+        (
+            "Given an image and context, generate alt-text for the image.Context:\nHello\nworld",
+            "Hello\nworld",
+        ),
+        (
+            "Given an image and context, generate alt-text for the image.\nContext:\nHi there",
+            "Hi there",
+        ),
+        (
+            "given an image and context, generate alt-text for the image.\ncontext:\nmy  pin ",
+            "my  pin ",
+        ),
         ("Given an image and context, generate alt-text for the image.\nContext:\n", ""),
     ],
 )
@@ -99,18 +118,32 @@ def test_question_round_trips(platform):
 
 def test_command_prints_json_summary(project, sample_files, capsys):
     path, images = sample_files[1]
-    call_command("import_altdata", str(path), "--images-dir", str(images), "--project", project.name, "--json")
+    call_command(
+        "import_altdata",
+        str(path),
+        "--images-dir",
+        str(images),
+        "--project",
+        project.name,
+        "--json",
+    )
     out = json.loads(capsys.readouterr().out)
     assert out == {"imported": 10, "duplicates": 0, "rejected": 0, "errors": []}
 
 
 def test_command_creates_missing_project(db, sample_files, capsys):
     path, images = sample_files[2]
-    call_command("import_altdata", str(path), "--images-dir", str(images), "--project", "Brand new", "--json")
+    call_command(
+        "import_altdata", str(path), "--images-dir", str(images), "--project", "Brand new", "--json"
+    )
     assert Post.objects.filter(project__name="Brand new").count() == 10
     # A created project has the default facet set.
     from annotate.models import Project
 
     assert list(Project.objects.get(name="Brand new").facets.values_list("key", flat=True)) == [
-        "overall", "faithful", "context", "concise", "fluent"
+        "overall",
+        "faithful",
+        "context",
+        "concise",
+        "fluent",
     ]

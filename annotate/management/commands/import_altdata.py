@@ -19,7 +19,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="+", type=Path)
         parser.add_argument(
-            "--images-dir", type=Path, help="folder image paths are relative to (default: the file's)"
+            "--images-dir",
+            type=Path,
+            help="folder image paths are relative to (default: the file's)",
         )
         parser.add_argument(
             "--platform",
@@ -30,7 +32,9 @@ class Command(BaseCommand):
             "--split", choices=Split.values, help="default: guessed from the file name, else train"
         )
         parser.add_argument("--project", default="Default", help="created if missing")
-        parser.add_argument("--strict", action="store_true", help="import nothing if anything is bad")
+        parser.add_argument(
+            "--strict", action="store_true", help="import nothing if anything is bad"
+        )
         parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
 
     def handle(self, *args, **opts):

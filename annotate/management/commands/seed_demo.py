@@ -18,9 +18,20 @@ from annotate.models import Project, Role
 from annotate.services import membership_set, project_create
 
 DEMO_PROJECT = "Demo: alt-text for social posts"
-ACCOUNTS = [("admin", Role.ADMIN, True), ("reviewer", Role.REVIEWER, False), ("annotator", Role.ANNOTATOR, False)]
+ACCOUNTS = [
+    ("admin", Role.ADMIN, True),
+    ("reviewer", Role.REVIEWER, False),
+    ("annotator", Role.ANNOTATOR, False),
+]
 
-COLOURS = {"red": (200, 30, 30), "blue": (30, 60, 200), "green": (30, 150, 60), "orange": (240, 140, 20), "purple": (120, 40, 160), "teal": (20, 140, 140)}
+COLOURS = {
+    "red": (200, 30, 30),
+    "blue": (30, 60, 200),
+    "green": (30, 150, 60),
+    "orange": (240, 140, 20),
+    "purple": (120, 40, 160),
+    "teal": (20, 140, 140),
+}
 SHAPES = ["circle", "square", "triangle"]
 CONTEXTS = [
     "Finally finished the logo for our bake sale! What do you think?",
@@ -43,7 +54,10 @@ def _draw(colour: tuple[int, int, int], shape: str, size: int = 160):
     elif shape == "square":
         draw.rectangle(box, fill=colour)
     else:
-        draw.polygon([(size / 2, size * 0.15), (size * 0.85, size * 0.8), (size * 0.15, size * 0.8)], fill=colour)
+        draw.polygon(
+            [(size / 2, size * 0.15), (size * 0.85, size * 0.8), (size * 0.15, size * 0.8)],
+            fill=colour,
+        )
     return img
 
 
@@ -59,14 +73,28 @@ def demo_records(folder: Path) -> Path:
             # Two posts share each image: the same picture needs different alt-text per context.
             for k in range(2):
                 context = CONTEXTS[(ci + si + 3 * k) % len(CONTEXTS)]
-                lines.append({"id": f"demo-{n}", "image": name, "context": context, "platform": "twitter",
-                              "alt_text": f"image of a {shape}",
-                              "chosen": f"A solid {colour} {shape} centred on an off-white background.",
-                              "rejected": f"A {other} shape."})
+                lines.append(
+                    {
+                        "id": f"demo-{n}",
+                        "image": name,
+                        "context": context,
+                        "platform": "twitter",
+                        "alt_text": f"image of a {shape}",
+                        "chosen": f"A solid {colour} {shape} centred on an off-white background.",
+                        "rejected": f"A {other} shape.",
+                    }
+                )
                 n += 1
             if si == 0:
-                lines.append({"id": f"demo-test-{n}", "image": name, "context": context + " (repost)",
-                              "split": "test", "chosen": f"A {colour} {shape} on a pale background."})
+                lines.append(
+                    {
+                        "id": f"demo-test-{n}",
+                        "image": name,
+                        "context": context + " (repost)",
+                        "split": "test",
+                        "chosen": f"A {colour} {shape} on a pale background.",
+                    }
+                )
     path = folder / "demo.jsonl"
     path.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
     return path
@@ -87,26 +115,33 @@ class Command(BaseCommand):
                     self._set_password(user)
             return
         if Project.objects.exists():
-            self.stdout.write("Database already has projects; demo not seeded. "
-                              "(New demo passwords: manage.py seed_demo --reset-passwords)")
+            self.stdout.write(
+                "Database already has projects; demo not seeded. "
+                "(New demo passwords: manage.py seed_demo --reset-passwords)"
+            )
             return
         with transaction.atomic():
             project = project_create(
                 name=DEMO_PROJECT,
                 guidelines="# Guidelines\n\nGood alt-text says what matters in the image **for this post**. "
-                           "Do not start with *image of*. Keep it short.",
+                "Do not start with *image of*. Keep it short.",
                 platforms=["twitter"],
                 overlap=2,
             )
             with tempfile.TemporaryDirectory() as tmp:
-                report = altdata_import(paths=[demo_records(Path(tmp))], project=project, platform="twitter")
+                report = altdata_import(
+                    paths=[demo_records(Path(tmp))], project=project, platform="twitter"
+                )
             for username, role, staff in ACCOUNTS:
-                user, created = User.objects.get_or_create(username=username, defaults={"is_staff": staff, "is_superuser": staff})
+                user, created = User.objects.get_or_create(
+                    username=username, defaults={"is_staff": staff, "is_superuser": staff}
+                )
                 membership_set(project=project, user=user, role=role)
                 if created:
                     self._set_password(user)
-        self.stdout.write(self.style.SUCCESS(
-            f'Seeded "{project.name}": {report.imported} records imported.'))
+        self.stdout.write(
+            self.style.SUCCESS(f'Seeded "{project.name}": {report.imported} records imported.')
+        )
 
     def _set_password(self, user):
         password = secrets.token_urlsafe(9)
