@@ -1,0 +1,10 @@
+"""MCM-DPO, DPO and SFT for vision-language models: the Django-free training library of AltPref.
+
+Modules (import them directly; this package imports nothing heavy so `formats` stays torch-free):
+formats (snapshot readers, `parse_question`), loss (`mcm_dpo_loss`, `MCMWeights`), negatives
+(corrupted images, swapped contexts), data (8-condition token segments), packing (prefix-tree
+rows and log-probs), refcache (reference log-probs on disk), config (`MCMDPOConfig`), modeling
+(Auto loading, LoRA/paradigms), trainer (`MCMDPOTrainer`, atomic checkpoints), run
+(`run_training`), generate (beam-search alt-text), bench, tiny and synthetic (test/bench models
+and data).
+"""
