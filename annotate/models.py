@@ -74,7 +74,9 @@ class Membership(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["project", "user"], name="membership_unique"),
-            models.CheckConstraint(condition=_in_choices("role", Role), name="membership_role_valid"),
+            models.CheckConstraint(
+                condition=_in_choices("role", Role), name="membership_role_valid"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -162,7 +164,7 @@ class AltText(models.Model):
     text_sha256 = models.CharField(max_length=64)
     origin = models.CharField(max_length=24, choices=AltTextOrigin.choices)
     parent = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="corrections"
+        "self", null=True, blank=True, on_delete=models.RESTRICT, related_name="corrections"
     )
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL

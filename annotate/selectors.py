@@ -34,7 +34,9 @@ def project_get_for_user(*, user, project_id: int, min_role: str = Role.ANNOTATO
     if project is None or role is None:
         raise NotFound("No such project.")
     if ROLE_RANK[Role(role)] < ROLE_RANK[Role(min_role)]:
-        raise PermissionDenied(f"This needs the {Role(min_role).label.lower()} role in the project.")
+        raise PermissionDenied(
+            f"This needs the {Role(min_role).label.lower()} role in the project."
+        )
     return project
 
 

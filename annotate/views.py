@@ -12,7 +12,9 @@ from .selectors import project_get_for_user, project_list_for_user, project_role
 @require_GET
 @login_required
 def home(request):
-    return render(request, "annotate/home.html", {"projects": project_list_for_user(user=request.user)})
+    return render(
+        request, "annotate/home.html", {"projects": project_list_for_user(user=request.user)}
+    )
 
 
 @require_GET

@@ -10,4 +10,6 @@ MEDIA_ROOT = tempfile.mkdtemp(prefix="altpref-test-media-")
 DEBUG = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # pytest-django makes the test database; keep it on disk so a real worker thread can share it.
-    DATABASES["default"]["TEST"] = {"NAME": tempfile.mktemp(prefix="altpref-test-", suffix=".sqlite3")}
+    DATABASES["default"]["TEST"] = {
+        "NAME": tempfile.mktemp(prefix="altpref-test-", suffix=".sqlite3")
+    }

@@ -13,8 +13,14 @@ SAMPLE = (REPO.parent / "shared" / "datasets" / "mcmdpo-sample").resolve()
 SAMPLE_FILES = [
     (SAMPLE / "twitter" / "twitter_train.json", SAMPLE / "twitter" / "image" / "twitter_train"),
     (SAMPLE / "twitter" / "twitter_test.json", SAMPLE / "twitter" / "image" / "twitter_test"),
-    (SAMPLE / "pinterest" / "pinterest_train.json", SAMPLE / "pinterest" / "image" / "pinterest_train"),
-    (SAMPLE / "pinterest" / "pinterest_test.json", SAMPLE / "pinterest" / "image" / "pinterest_test"),
+    (
+        SAMPLE / "pinterest" / "pinterest_train.json",
+        SAMPLE / "pinterest" / "image" / "pinterest_train",
+    ),
+    (
+        SAMPLE / "pinterest" / "pinterest_test.json",
+        SAMPLE / "pinterest" / "image" / "pinterest_test",
+    ),
 ]
 
 
@@ -70,3 +76,29 @@ def member(project, make_user):
 def _media_root(settings, tmp_path_factory):
     """Each test gets its own media folder, so stored files never leak between tests."""
     settings.MEDIA_ROOT = str(tmp_path_factory.mktemp("media"))
+
+
+@pytest.fixture
+def post(project):
+    """A bare post with a placeholder image row (no file): for model-level tests."""
+    from annotate.models import Image, Post
+
+    image = Image.objects.create(
+        sha256="a" * 64, file="images/x.png", mime="image/png", width=1, height=1, size_bytes=1
+    )
+    return Post.objects.create(
+        project=project, platform="twitter", content_key="k", context="c", image=image
+    )
+
+
+@pytest.fixture
+def pair(post):
+    """An imported pair on `post`: A (chosen) preferred over B (rejected)."""
+    from annotate.models import AltText
+    from preferences.models import CandidatePair
+
+    a = AltText.objects.create(post=post, text="a", text_sha256="1", origin="imported-chosen")
+    b = AltText.objects.create(post=post, text="b", text_sha256="2", origin="imported-rejected")
+    return CandidatePair.objects.create(
+        post=post, alt_a=a, alt_b=b, source="import", known_preference="A"
+    )

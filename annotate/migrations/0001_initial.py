@@ -87,7 +87,7 @@ class Migration(migrations.Migration):
                 ('source_round_id', models.BigIntegerField(blank=True, null=True)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('author', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='corrections', to='annotate.alttext')),
+                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.RESTRICT, related_name='corrections', to='annotate.alttext')),
                 ('post', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='alt_texts', to='annotate.post')),
             ],
             options={
