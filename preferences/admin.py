@@ -1,6 +1,14 @@
 from django.contrib import admin
 
-from .models import CandidatePair, Facet, Judgement, LLMLabeler
+from .models import (
+    Assignment,
+    CandidatePair,
+    CorrectionReview,
+    Facet,
+    Judgement,
+    LLMLabeler,
+    QueuePolicy,
+)
 
 
 @admin.register(Facet)
@@ -23,6 +31,37 @@ class LLMLabelerAdmin(admin.ModelAdmin):
 
 @admin.register(Judgement)
 class JudgementAdmin(admin.ModelAdmin):
-    list_display = ["id", "pair", "facet", "kind", "rater_user", "rater_llm", "choice", "created_at"]
+    list_display = [
+        "id",
+        "pair",
+        "facet",
+        "kind",
+        "rater_user",
+        "rater_llm",
+        "choice",
+        "created_at",
+    ]
     list_filter = ["kind", "choice"]
     raw_id_fields = ["pair", "rater_user"]
+
+
+# --- The raters' queue (rating UI) -------------------------------------------------------
+
+
+@admin.register(QueuePolicy)
+class QueuePolicyAdmin(admin.ModelAdmin):
+    list_display = ["project", "skip_policy"]
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "pair", "rater", "status", "shown_order", "reserved_until"]
+    list_filter = ["status", "project"]
+    raw_id_fields = ["pair", "rater"]
+
+
+@admin.register(CorrectionReview)
+class CorrectionReviewAdmin(admin.ModelAdmin):
+    list_display = ["id", "alt_text", "rater", "decision", "created_at"]
+    list_filter = ["decision"]
+    raw_id_fields = ["alt_text", "rater", "result"]

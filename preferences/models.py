@@ -65,10 +65,13 @@ class CandidatePair(models.Model):
     """
 
     post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="pairs")
-    alt_a = models.ForeignKey(AltText, on_delete=models.PROTECT, related_name="pairs_as_a")
-    alt_b = models.ForeignKey(AltText, on_delete=models.PROTECT, related_name="pairs_as_b")
+    alt_a = models.ForeignKey(AltText, on_delete=models.RESTRICT, related_name="pairs_as_a")
+    alt_b = models.ForeignKey(AltText, on_delete=models.RESTRICT, related_name="pairs_as_b")
     source = models.CharField(max_length=16, choices=PairSource.choices)
-    known_preference = models.CharField(max_length=1, choices=Side.choices, null=True, blank=True)
+    # NULL, not "": "no known preference" must not satisfy the A/B check by accident.
+    known_preference = models.CharField(  # noqa: DJ001
+        max_length=1, choices=Side.choices, null=True, blank=True
+    )
     source_round_id = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -154,8 +157,12 @@ class Judgement(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.CheckConstraint(condition=_in_choices("choice", Choice), name="judgement_choice_valid"),
-            models.CheckConstraint(condition=_in_choices("kind", JudgementKind), name="judgement_kind_valid"),
+            models.CheckConstraint(
+                condition=_in_choices("choice", Choice), name="judgement_choice_valid"
+            ),
+            models.CheckConstraint(
+                condition=_in_choices("kind", JudgementKind), name="judgement_kind_valid"
+            ),
             models.CheckConstraint(
                 condition=_in_choices("shown_order", ShownOrder), name="judgement_shown_order_valid"
             ),
@@ -190,3 +197,114 @@ class Judgement(models.Model):
     def __str__(self) -> str:
         who = self.rater_user or self.rater_llm
         return f"{who} on pair {self.pair_id}/{self.facet.key}: {self.choice}"
+
+
+# --- The raters' queue ------------------------------------------------------------------
+
+
+class AssignmentStatus(models.TextChoices):
+    RESERVED = "reserved", "Reserved"
+    DONE = "done", "Submitted"
+    SKIPPED = "skipped", "Skipped"
+
+
+class Assignment(models.Model):
+    """One rater's reservation of one pair: the unit the queue serves and overlap counts.
+
+    A reserved assignment counts against the project's overlap until `reserved_until`; after
+    that its slot is free for other raters (reclaimed). One row per (pair, rater), so a rater
+    is never served the same pair twice. `shown_order` is drawn when the item is reserved and
+    travels with every judgement submitted for it.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="assignments")
+    pair = models.ForeignKey(CandidatePair, on_delete=models.CASCADE, related_name="assignments")
+    rater = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments"
+    )
+    status = models.CharField(
+        max_length=8, choices=AssignmentStatus.choices, default=AssignmentStatus.RESERVED
+    )
+    shown_order = models.CharField(max_length=2, choices=ShownOrder.choices, default=ShownOrder.AB)
+    token = models.UUIDField(unique=True)
+    reserved_at = models.DateTimeField()
+    reserved_until = models.DateTimeField()
+    submitted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["pair", "rater"], name="assignment_unique_rater"),
+            models.CheckConstraint(
+                condition=_in_choices("status", AssignmentStatus), name="assignment_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=_in_choices("shown_order", ShownOrder),
+                name="assignment_shown_order_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["pair", "status", "reserved_until"]),
+            models.Index(fields=["rater", "project", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rater} · pair {self.pair_id} · {self.status}"
+
+
+class SkipPolicy(models.TextChoices):
+    OTHERS = "others", "Skipped items go to other raters only"
+    LATER = "later", "Skipped items also come back to the skipper when nothing else is left"
+
+
+class QueuePolicy(models.Model):
+    """Per-project queue settings beyond Project's overlap and reservation time."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="queue_policy")
+    skip_policy = models.CharField(
+        max_length=8, choices=SkipPolicy.choices, default=SkipPolicy.OTHERS
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=_in_choices("skip_policy", SkipPolicy), name="queuepolicy_skip_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project}: {self.skip_policy}"
+
+
+class CorrectionDecision(models.TextChoices):
+    EDITED = "edited", "Edited"
+    ACCEPTED = "accepted", "Accepted the suggestion"
+    KEPT = "kept", "Kept the original (rejected the suggestion)"
+    UNCHANGED = "unchanged", "Saved without changes"
+
+
+class CorrectionReview(models.Model):
+    """That a rater has dealt with one alt-text on the correction screen, and how."""
+
+    alt_text = models.ForeignKey(AltText, on_delete=models.CASCADE, related_name="reviews")
+    rater = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="correction_reviews"
+    )
+    decision = models.CharField(max_length=10, choices=CorrectionDecision.choices)
+    result = models.ForeignKey(
+        AltText, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["alt_text", "rater"], name="correctionreview_unique"),
+            models.CheckConstraint(
+                condition=_in_choices("decision", CorrectionDecision),
+                name="correctionreview_decision_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rater} {self.decision} alt {self.alt_text_id}"

@@ -101,3 +101,79 @@ def judgement_record(
         "You already answered this facet for this pair; undo it first to change the answer.",
         status_code=409,
     )
+
+
+def judgements_record_item(
+    *,
+    pair: CandidatePair,
+    user,
+    choices: dict[Facet, str],
+    shown_order: str = ShownOrder.AB,
+    seconds_spent: float | None = None,
+    rationale: str = "",
+    client_key_prefix: str = "",
+    llm_verdict_visible: bool = False,
+) -> tuple[list[Judgement], bool]:
+    """Record one rater's answers for several facets of one pair at once; return (rows, created).
+
+    The batch form of `judgement_record` for the rating screen, with the same rules: role
+    checked, choices validated, a resubmission of the same answers stores nothing and returns
+    created=False, and a different answer to an already answered facet is refused (409). It
+    costs three queries instead of five per facet, which is what keeps Submit fast.
+    """
+    project = pair.post.project
+    if any(facet.project_id != project.id for facet in choices):
+        raise ApplicationError("That facet does not belong to this pair's project.")
+    if project_role(project=project, user=user) is None:
+        raise NotFound("No such pair.")
+    for choice in choices.values():
+        if choice not in Choice.values:
+            raise ApplicationError(
+                f'Unknown choice "{choice}"; use one of {", ".join(Choice.values)}.'
+            )
+    if shown_order not in ShownOrder.values:
+        raise ApplicationError(f'Unknown shown order "{shown_order}".')
+    if seconds_spent is not None and not (0 <= seconds_spent < 86_400):
+        raise ApplicationError("seconds_spent must be between 0 and 86400.")
+    if len(rationale) > MAX_RATIONALE_CHARS:
+        raise ApplicationError(f"The rationale is limited to {MAX_RATIONALE_CHARS} characters.")
+    existing = {
+        j.facet_id: j
+        for j in Judgement.objects.filter(
+            pair=pair, rater_user=user, kind=JudgementKind.HUMAN, facet__in=list(choices)
+        )
+    }
+    for facet, choice in choices.items():
+        if facet.id in existing and existing[facet.id].choice != choice:
+            raise ApplicationError(
+                f"You already answered {facet.label} for this pair; undo it first to change it.",
+                status_code=409,
+            )
+    new = [
+        Judgement(
+            pair=pair,
+            facet=facet,
+            kind=JudgementKind.HUMAN,
+            rater_user=user,
+            choice=choice,
+            shown_order=shown_order,
+            seconds_spent=seconds_spent,
+            rationale=rationale,
+            client_key=f"{client_key_prefix}:{facet.key}"[:64] if client_key_prefix else "",
+            llm_verdict_visible=llm_verdict_visible,
+        )
+        for facet, choice in choices.items()
+        if facet.id not in existing
+    ]
+    if not new:
+        return list(existing.values()), False
+    try:
+        # No savepoint of its own: a unique-constraint clash means a concurrent writer won, and
+        # the caller's transaction is abandoned with the 409 below (one round trip saved twice).
+        created = Judgement.objects.bulk_create(new)
+    except IntegrityError:
+        raise ApplicationError(
+            "These answers were changed by another request at the same moment; reload and retry.",
+            status_code=409,
+        ) from None
+    return list(existing.values()) + created, True

@@ -1,0 +1,374 @@
+"""Benchmark the raters' queue: N simulated raters (Next → Submit) against gunicorn on PostgreSQL.
+
+Prints p50/p95 latency of Next and Submit, submits per second, and the count check: judgements
+stored = submits acknowledged × facets, and no pair above its overlap. It builds its own
+throw-away project and deletes it afterwards (unless --keep).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import random
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.contrib.sessions.backends.db import SessionStore
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection, transaction
+from django.db.models import Count
+
+from annotate.models import AltText, AltTextOrigin, Image, Membership, Platform, Post, Project, Role
+from annotate.services import project_create
+from preferences.models import Assignment, AssignmentStatus, CandidatePair, Judgement, PairSource
+
+SUBMIT_RE = re.compile(r'action="/rate/items/(\d+)/submit/"')
+ROW_RE = re.compile(r'name="facet-([\w-]+)"')
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Command(BaseCommand):
+    help = "Run simulated raters against gunicorn on PostgreSQL and print latency and counts."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--raters", type=int, default=20)
+        parser.add_argument("--seconds", type=float, default=30)
+        parser.add_argument("--overlap", type=int, default=2)
+        parser.add_argument("--pairs", type=int, default=0, help="default: enough for the run")
+        parser.add_argument(
+            "--workers", type=int, default=0, help="gunicorn workers (default 2×cores+1)"
+        )
+        parser.add_argument("--threads", type=int, default=2, help="threads per gunicorn worker")
+        parser.add_argument("--keep", action="store_true", help="keep the bench project")
+        parser.add_argument(
+            "--baseline",
+            type=float,
+            default=0,
+            help="first measure this many seconds of a bare page (GET /login/) with the same "
+            "clients, to show what the machine gives any Django request",
+        )
+
+    def handle(self, *args, **opts):
+        if connection.vendor != "postgresql":
+            raise CommandError(
+                "bench_rating measures the PostgreSQL row-locking queue: set DATABASE_URL to a "
+                "PostgreSQL database (SQLite serialises writers, so its numbers mean nothing here)."
+            )
+        raters, seconds, overlap = opts["raters"], opts["seconds"], opts["overlap"]
+        n_pairs = opts["pairs"] or max(500, int(raters * seconds * 25 / overlap))
+        project, users = self._setup(raters=raters, n_pairs=n_pairs, overlap=overlap)
+        self.stdout.write(
+            f"bench project {project.id}: {n_pairs} pairs, {raters} raters, overlap {overlap}"
+        )
+        with connection.cursor() as cursor:
+            # Fresh statistics, as autovacuum would give a real database after a bulk import;
+            # without them the planner guesses the new project is tiny.
+            for table in (
+                "annotate_post",
+                "annotate_alttext",
+                "preferences_candidatepair",
+                "preferences_assignment",
+                "preferences_judgement",
+            ):
+                cursor.execute(f"ANALYZE {table}")
+        port = _free_port()
+        workers = opts["workers"] or (2 * (os.cpu_count() or 1) + 1)
+        server = self._serve(port=port, workers=workers, threads=opts["threads"])
+        try:
+            if opts["baseline"]:
+                self._baseline(port=port, clients=raters, seconds=opts["baseline"])
+            results = self._run(project=project, users=users, port=port, seconds=seconds)
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        self._report(
+            project=project,
+            results=results,
+            seconds=seconds,
+            workers=workers,
+            threads=opts["threads"],
+        )
+        if not opts["keep"]:
+            self._teardown(project=project)
+
+    # --- setup --------------------------------------------------------------------------
+
+    def _setup(self, *, raters: int, n_pairs: int, overlap: int):
+        import io
+
+        from PIL import Image as PILImage
+
+        stamp = secrets.token_hex(4)
+        with transaction.atomic():
+            project = project_create(
+                name=f"bench-rating-{stamp}", overlap=overlap, guidelines="Bench."
+            )
+            buf = io.BytesIO()
+            PILImage.new("RGB", (8, 8), (10, 20, 30)).save(buf, format="PNG")
+            data = buf.getvalue()
+            sha = hashlib.sha256(data + stamp.encode()).hexdigest()
+            from django.core.files.base import ContentFile
+
+            image = Image(sha256=sha, mime="image/png", width=8, height=8, size_bytes=len(data))
+            image.file.save(f"bench/{sha}.png", ContentFile(data), save=False)
+            image.save()
+            posts = Post.objects.bulk_create(
+                Post(
+                    project=project,
+                    platform=Platform.OTHER,
+                    external_id=f"b{i}",
+                    content_key=hashlib.sha256(f"{stamp}-{i}".encode()).hexdigest(),
+                    context=f"Bench post {i}",
+                    image=image,
+                )
+                for i in range(n_pairs)
+            )
+            alts = AltText.objects.bulk_create(
+                AltText(
+                    post=p, text=t, text_sha256=hashlib.sha256(t.encode()).hexdigest(), origin=o
+                )
+                for p in posts
+                for t, o in (
+                    (f"A red square {p.external_id}", AltTextOrigin.IMPORTED_CHOSEN),
+                    (f"A shape {p.external_id}", AltTextOrigin.IMPORTED_REJECTED),
+                )
+            )
+            CandidatePair.objects.bulk_create(
+                CandidatePair(
+                    post=posts[i],
+                    alt_a=alts[2 * i],
+                    alt_b=alts[2 * i + 1],
+                    source=PairSource.IMPORT,
+                )
+                for i in range(n_pairs)
+            )
+            User = get_user_model()
+            users = []
+            for i in range(raters):
+                user, _ = User.objects.get_or_create(username=f"bench-rater-{i}")
+                Membership.objects.update_or_create(
+                    project=project, user=user, defaults={"role": Role.ANNOTATOR}
+                )
+                users.append(user)
+        return project, users
+
+    def _session_for(self, user, project) -> str:
+        session = SessionStore()
+        session[SESSION_KEY] = str(user.pk)
+        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+        session[f"guidelines_seen_{project.id}"] = True
+        session.create()
+        return session.session_key
+
+    def _serve(self, *, port: int, workers: int, threads: int) -> subprocess.Popen:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DEBUG": "false",
+            "LOG_LEVEL": "WARNING",
+            "CONN_MAX_AGE": "60",
+        }
+        cmd = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "preferences.management.bench_wsgi:application",
+            "--preload",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            str(workers),
+            "-k",
+            "gthread",
+            "--threads",
+            str(threads),
+            "--log-level",
+            "warning",
+        ]
+        proc = subprocess.Popen(cmd, cwd=Path(settings.BASE_DIR), env=env)
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                return proc
+            except OSError:
+                if proc.poll() is not None:
+                    raise CommandError(
+                        "gunicorn exited at start-up; see its output above."
+                    ) from None
+                time.sleep(0.1)
+        proc.kill()
+        raise CommandError("gunicorn did not start listening within 30 s.")
+
+    # --- the run ------------------------------------------------------------------------
+
+    def _run(self, *, project, users, port: int, seconds: float) -> dict:
+        sessions = [self._session_for(u, project) for u in users]
+        barrier = threading.Barrier(len(users) + 1)
+        results = {"next": [], "submit": [], "acked": 0, "errors": [], "empty": 0}
+        lock = threading.Lock()
+        deadline = [0.0]
+
+        def rater(session_key: str):
+            csrf = secrets.token_hex(16)  # 32 chars: an unmasked CSRF secret
+            headers = {
+                "Cookie": f"sessionid={session_key}; csrftoken={csrf}",
+                "X-CSRFToken": csrf,
+                "Content-Type": "application/x-www-form-urlencoded",
+            }
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            nexts, submits, acked, errors = [], [], 0, []
+            barrier.wait()
+            while time.perf_counter() < deadline[0]:
+                try:
+                    t0 = time.perf_counter()
+                    conn.request("GET", f"/projects/{project.id}/rate/next/", headers=headers)
+                    resp = conn.getresponse()
+                    body = resp.read().decode()
+                    nexts.append(time.perf_counter() - t0)
+                    match = SUBMIT_RE.search(body)
+                    if resp.status != 200 or not match:
+                        with lock:
+                            results["empty"] += 1
+                        break
+                    form = "&".join(
+                        f"facet-{k}={random.choice(['A', 'B', 'tie', 'both-bad'])}"
+                        for k in dict.fromkeys(ROW_RE.findall(body))
+                    )
+                    t0 = time.perf_counter()
+                    conn.request(
+                        "POST", f"/rate/items/{match.group(1)}/submit/", body=form, headers=headers
+                    )
+                    resp = conn.getresponse()
+                    resp.read()
+                    submits.append(time.perf_counter() - t0)
+                    if resp.status in (302, 303):
+                        acked += 1
+                    else:
+                        errors.append(f"submit {resp.status}")
+                except (OSError, http.client.HTTPException) as exc:
+                    errors.append(repr(exc))
+                    conn.close()
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.close()
+            with lock:
+                results["next"] += nexts
+                results["submit"] += submits
+                results["acked"] += acked
+                results["errors"] += errors
+
+        threads = [threading.Thread(target=rater, args=(s,), daemon=True) for s in sessions]
+        for t in threads:
+            t.start()
+        deadline[0] = time.perf_counter() + seconds
+        start = time.perf_counter()
+        barrier.wait()
+        for t in threads:
+            t.join()
+        results["elapsed"] = time.perf_counter() - start
+        return results
+
+    def _baseline(self, *, port: int, clients: int, seconds: float):
+        times: list[float] = []
+        lock = threading.Lock()
+        deadline = time.perf_counter() + seconds
+
+        def client():
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            mine = []
+            while time.perf_counter() < deadline:
+                t0 = time.perf_counter()
+                conn.request("GET", "/login/")
+                conn.getresponse().read()
+                mine.append(time.perf_counter() - t0)
+            conn.close()
+            with lock:
+                times.extend(mine)
+
+        threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.stdout.write(
+            f"baseline GET /login/ n={len(times):6d}  p50={_pct(times, 0.5) * 1000:7.1f} ms  "
+            f"p95={_pct(times, 0.95) * 1000:7.1f} ms  {len(times) / seconds:.0f} req/s"
+        )
+
+    def _report(self, *, project, results: dict, seconds: float, workers: int, threads: int):
+        facets = project.facets.filter(is_active=True).count()
+        stored = Judgement.objects.filter(pair__post__project=project).count()
+        done = Assignment.objects.filter(project=project, status=AssignmentStatus.DONE).count()
+        over = (
+            Judgement.objects.filter(pair__post__project=project)
+            .values("pair_id")
+            .annotate(raters=Count("rater_user", distinct=True))
+            .filter(raters__gt=project.overlap)
+            .count()
+        )
+        ms = lambda v: v * 1000  # noqa: E731
+        acked = results["acked"]
+        out = self.stdout.write
+        out(
+            f"gunicorn: {workers} workers × {threads} threads; {len(results['errors'])} client errors; "
+            f"{results['empty']} raters stopped on an empty queue"
+            + (f" (first: {results['errors'][0]})" if results["errors"] else "")
+        )
+        out(
+            f"next   n={len(results['next']):6d}  p50={ms(_pct(results['next'], 0.5)):7.1f} ms  "
+            f"p95={ms(_pct(results['next'], 0.95)):7.1f} ms"
+        )
+        out(
+            f"submit n={len(results['submit']):6d}  p50={ms(_pct(results['submit'], 0.5)):7.1f} ms  "
+            f"p95={ms(_pct(results['submit'], 0.95)):7.1f} ms"
+        )
+        out(
+            f"submits/s: {acked / results['elapsed']:.1f} ({acked} acknowledged in {results['elapsed']:.1f} s)"
+        )
+        ok = stored == acked * facets and done == acked and over == 0
+        out(
+            f"count check: judgements stored {stored} = acknowledged {acked} × {facets} facets: "
+            f"{stored == acked * facets}; assignments done {done}; pairs above overlap "
+            f"{project.overlap}: {over} -> {'OK' if ok else 'FAILED'}"
+        )
+        if not ok:
+            raise CommandError("count check failed: lost, extra or over-overlap judgements")
+
+    def _teardown(self, *, project):
+        image_ids = list(
+            Post.objects.filter(project=project).values_list("image_id", flat=True).distinct()
+        )
+        with transaction.atomic():
+            Judgement.objects.filter(pair__post__project=project).delete()
+            Assignment.objects.filter(project=project).delete()
+            CandidatePair.objects.filter(post__project=project).delete()
+            AltText.objects.filter(post__project=project).delete()
+            Post.objects.filter(project=project).delete()
+            for image in Image.objects.filter(pk__in=image_ids):
+                image.file.delete(save=False)
+                image.delete()
+            Project.objects.filter(pk=project.pk).delete()

@@ -1,0 +1,208 @@
+"""Reads for the rating UI: review queue, effective labels, rater progress, project dashboard."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from itertools import combinations
+
+from django.db import connection
+from django.db.models import Aggregate, Count, DurationField, F
+
+from annotate.models import AltText, AltTextOrigin, Project
+
+from .models import (
+    Assignment,
+    AssignmentStatus,
+    CandidatePair,
+    Choice,
+    CorrectionReview,
+    Facet,
+    Judgement,
+    JudgementKind,
+    ShownOrder,
+)
+
+
+def review_queue(*, project: Project) -> list[dict]:
+    """Pairs with a facet whose human (or human vs LLM) judgements disagree and no adjudication.
+
+    Returns [{"pair_id", "facets": [facet ids]}] oldest pair first.
+    """
+    disputed = (
+        Judgement.objects.filter(
+            pair__post__project=project, kind__in=[JudgementKind.HUMAN, JudgementKind.LLM]
+        )
+        .values("pair_id", "facet_id")
+        .annotate(n=Count("choice", distinct=True), humans=Count("rater_user"))
+        .filter(n__gt=1, humans__gte=1)
+    )
+    adjudicated = set(
+        Judgement.objects.filter(
+            pair__post__project=project, kind=JudgementKind.ADJUDICATION
+        ).values_list("pair_id", "facet_id")
+    )
+    by_pair: dict[int, list[int]] = defaultdict(list)
+    for row in disputed:
+        key = (row["pair_id"], row["facet_id"])
+        if key not in adjudicated:
+            by_pair[row["pair_id"]].append(row["facet_id"])
+    return [{"pair_id": p, "facets": sorted(f)} for p, f in sorted(by_pair.items())]
+
+
+def judgement_votes(*, pair: CandidatePair) -> dict[int, dict[str, Counter]]:
+    """facet id -> {"human": Counter(choice), "llm": Counter(choice)} for one pair."""
+    votes: dict[int, dict[str, Counter]] = defaultdict(
+        lambda: {"human": Counter(), "llm": Counter()}
+    )
+    for facet_id, kind, choice in Judgement.objects.filter(
+        pair=pair, kind__in=[JudgementKind.HUMAN, JudgementKind.LLM]
+    ).values_list("facet_id", "kind", "choice"):
+        votes[facet_id][kind][choice] += 1
+    return votes
+
+
+def judgement_effective_choice(*, pair: CandidatePair, facet: Facet) -> str | None:
+    """The label exports should use: a reviewer's adjudication wins, else the human majority.
+
+    None when there is no human judgement or the majority is split evenly.
+    """
+    adjudication = (
+        Judgement.objects.filter(pair=pair, facet=facet, kind=JudgementKind.ADJUDICATION)
+        .order_by("-created_at")
+        .values_list("choice", flat=True)
+        .first()
+    )
+    if adjudication:
+        return adjudication
+    counts = Counter(
+        Judgement.objects.filter(pair=pair, facet=facet, kind=JudgementKind.HUMAN).values_list(
+            "choice", flat=True
+        )
+    ).most_common(2)
+    if not counts or (len(counts) == 2 and counts[0][1] == counts[1][1]):
+        return None
+    return counts[0][0]
+
+
+def llm_suggestion_for(*, alt_text: AltText) -> AltText | None:
+    """The newest LLM-corrected alt-text derived from `alt_text`, if the LLM side made one."""
+    return (
+        AltText.objects.filter(parent=alt_text, origin=AltTextOrigin.LLM_CORRECTED)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def llm_suggestion_model(*, suggestion: AltText | None) -> str:
+    """The model that wrote an LLM suggestion, when the labelers recorded it ("" otherwise)."""
+    provenance = getattr(suggestion, "llm_provenance", None) if suggestion else None
+    labeler = getattr(provenance, "labeler", None)
+    return getattr(labeler, "model_id", "") or ""
+
+
+def correction_next(*, project: Project, user) -> AltText | None:
+    """The next alt-text to correct: ones in pairs judged both-bad first, then authors' own.
+
+    An alt-text leaves the queue once any rater has dealt with it.
+    """
+    reviewed = CorrectionReview.objects.values("alt_text_id")
+    base = AltText.objects.filter(post__project=project).exclude(pk__in=reviewed)
+    both_bad_pairs = Judgement.objects.filter(
+        pair__post__project=project, choice=Choice.BOTH_BAD
+    ).values("pair_id")
+    bad_alts = set(
+        CandidatePair.objects.filter(pk__in=both_bad_pairs).values_list("alt_a_id", "alt_b_id")
+    )
+    bad_ids = {a for pair in bad_alts for a in pair}
+    if bad_ids:
+        first_bad = base.filter(pk__in=bad_ids).exclude(origin=AltTextOrigin.LLM_CORRECTED)
+        hit = first_bad.select_related("post__image").order_by("id").first()
+        if hit:
+            return hit
+    return (
+        base.filter(origin__in=[AltTextOrigin.USER_WRITTEN, AltTextOrigin.MODEL])
+        .select_related("post__image")
+        .order_by("id")
+        .first()
+    )
+
+
+def rater_progress(*, project: Project, user, with_corrections: bool = True) -> dict:
+    """A rater's own counts and median seconds per submitted item in the project.
+
+    The judge screen leaves out the corrections count (one query less on every item).
+    """
+    done = Assignment.objects.filter(project=project, rater=user, status=AssignmentStatus.DONE)
+    if connection.vendor == "postgresql":
+        # One aggregate in the database: the page shows this on every item.
+        stats = done.aggregate(
+            n=Count("id"),
+            median=_Median(F("submitted_at") - F("reserved_at"), output_field=DurationField()),
+        )
+        items, median = stats["n"], stats["median"]
+        median = median.total_seconds() if median is not None else None
+    else:
+        seconds = [
+            (s - r).total_seconds() for r, s in done.values_list("reserved_at", "submitted_at")
+        ]
+        items, median = len(seconds), (statistics.median(seconds) if seconds else None)
+    return {
+        "items_done": items,
+        "corrections": CorrectionReview.objects.filter(
+            alt_text__post__project=project, rater=user
+        ).count()
+        if with_corrections
+        else None,
+        "median_seconds": round(median, 1) if median is not None else None,
+    }
+
+
+class _Median(Aggregate):
+    function = "percentile_cont"
+    template = "percentile_cont(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
+
+
+def project_dashboard(*, project: Project) -> dict:
+    """Items done per facet, percent agreement per facet, and each rater's left-choice rate."""
+    facets = list(Facet.objects.filter(project=project, is_active=True))
+    rows = list(
+        Judgement.objects.filter(pair__post__project=project, kind=JudgementKind.HUMAN).values_list(
+            "pair_id", "facet_id", "rater_user__username", "choice", "shown_order"
+        )
+    )
+    by_item: dict[tuple[int, int], list[str]] = defaultdict(list)
+    left: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # username -> [left, A-or-B]
+    for pair_id, facet_id, username, choice, shown in rows:
+        by_item[(pair_id, facet_id)].append(choice)
+        if choice in (Choice.A, Choice.B):
+            shown_left = Choice.A if shown == ShownOrder.AB else Choice.B
+            left[username][0] += choice == shown_left
+            left[username][1] += 1
+    facet_rows = []
+    for facet in facets:
+        items = [c for (p, f), c in by_item.items() if f == facet.id]
+        agree = total = 0
+        for choices in items:
+            for x, y in combinations(choices, 2):
+                total += 1
+                agree += x == y
+        facet_rows.append(
+            {
+                "facet": facet,
+                "judgements": sum(len(c) for c in items),
+                "items_done": sum(1 for c in items if len(c) >= project.overlap),
+                "agreement": round(100 * agree / total, 1) if total else None,
+                "compared": total,
+            }
+        )
+    raters = [
+        {
+            "username": name,
+            "decisive": n,
+            "left_rate": round(100 * k / n, 1) if n else None,
+        }
+        for name, (k, n) in sorted(left.items())
+    ]
+    pairs = CandidatePair.objects.filter(post__project=project).count()
+    return {"facets": facet_rows, "raters": raters, "pairs": pairs}
