@@ -1,0 +1,196 @@
+"""Reads for blending: agreement per facet (percent, Cohen's κ LLM vs humans, Krippendorff's α),
+per-rater reliability, consensus lists and flags, gold pairs for the queue, blind-first.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+
+from annotate.models import Project
+from preferences.models import (
+    CandidatePair,
+    Facet,
+    Judgement,
+    JudgementKind,
+    LLMLabeler,
+    PairSource,
+)
+
+from . import metrics
+from .models import Consensus, ConsensusPolicy, RaterReliability
+
+
+def _policy(project: Project) -> ConsensusPolicy:
+    return ConsensusPolicy.objects.filter(project=project).first() or ConsensusPolicy(
+        project=project
+    )
+
+
+def _majority(labels: list[str]) -> str | None:
+    """The strict plurality label, or None when the top is shared."""
+    top = Counter(labels).most_common(2)
+    if not top or (len(top) == 2 and top[0][1] == top[1][1]):
+        return None
+    return top[0][0]
+
+
+def agreement_by_facet(*, project: Project) -> list[dict]:
+    """Per facet: percent agreement among humans, κ (LLM vs human majority), α (humans).
+
+    κ compares, item by item, the LLM's label with the humans' strict-majority label (items
+    without one are left out); with several LLM labelers each is compared and pooled.
+    """
+    rows = Judgement.objects.filter(
+        pair__post__project=project, kind__in=[JudgementKind.HUMAN, JudgementKind.LLM]
+    ).values_list("facet_id", "pair_id", "kind", "choice")
+    human: dict[int, dict[int, list[str]]] = defaultdict(lambda: defaultdict(list))
+    llm: dict[int, dict[int, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for facet_id, pair_id, kind, choice in rows:
+        (human if kind == JudgementKind.HUMAN else llm)[facet_id][pair_id].append(choice)
+    consensus = Counter(
+        Consensus.objects.filter(facet__project=project).values_list("facet_id", flat=True)
+    )
+    flagged = Counter(
+        Consensus.objects.filter(facet__project=project, flagged=True).values_list(
+            "facet_id", flat=True
+        )
+    )
+    out = []
+    for facet in Facet.objects.filter(project=project):
+        units = list(human[facet.id].values())
+        percent, compared = metrics.percent_agreement(units)
+        alpha = metrics.krippendorff_alpha_nominal(units)
+        kappa_pairs = []
+        for pair_id, llm_labels in llm[facet.id].items():
+            majority = _majority(human[facet.id].get(pair_id, []))
+            if majority is not None:
+                kappa_pairs.extend((label, majority) for label in llm_labels)
+        kappa = metrics.cohen_kappa(kappa_pairs)
+        out.append(
+            {
+                "facet": facet,
+                "human_items": sum(1 for u in units if len(u) >= 2),
+                "percent": None if percent is None else round(100 * percent, 1),
+                "compared": compared,
+                "alpha": None if alpha is None else round(alpha, 3),
+                "kappa": None if kappa is None else round(kappa, 3),
+                "kappa_items": len(kappa_pairs),
+                "llm_agrees": (
+                    round(100 * sum(a == b for a, b in kappa_pairs) / len(kappa_pairs), 1)
+                    if kappa_pairs
+                    else None
+                ),
+                "consensus": consensus[facet.id],
+                "flagged": flagged[facet.id],
+            }
+        )
+    return out
+
+
+def rater_reliability_list(*, project: Project) -> list[dict]:
+    """Every rater with judgements in the project: Dawid–Skene accuracy, gold accuracy, and
+    agreement with the current consensus."""
+    judgements = Judgement.objects.filter(
+        pair__post__project=project, kind__in=[JudgementKind.HUMAN, JudgementKind.LLM]
+    ).values_list("rater_user_id", "rater_llm_id", "pair_id", "facet_id", "choice")
+    labels = {
+        (p, f): label
+        for p, f, label in Consensus.objects.filter(facet__project=project).values_list(
+            "pair_id", "facet_id", "label"
+        )
+    }
+    tally: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for user_id, llm_id, pair_id, facet_id, choice in judgements:
+        key = ("llm", llm_id) if llm_id else ("user", user_id)
+        tally[key][0] += 1
+        if (pair_id, facet_id) in labels:
+            tally[key][1] += 1
+            tally[key][2] += labels[(pair_id, facet_id)] == choice
+    rels = {
+        (("llm", r.rater_llm_id) if r.rater_llm_id else ("user", r.rater_user_id)): r
+        for r in RaterReliability.objects.filter(project=project)
+    }
+    users = get_user_model().objects.in_bulk([k[1] for k in tally | rels if k[0] == "user"])
+    llms = LLMLabeler.objects.in_bulk([k[1] for k in tally | rels if k[0] == "llm"])
+    out = []
+    for key in sorted(set(tally) | set(rels), key=lambda k: (k[0], k[1] or 0)):
+        n, compared, agree = tally.get(key, [0, 0, 0])
+        rel = rels.get(key)
+        who = users.get(key[1]) if key[0] == "user" else llms.get(key[1])
+        gold = rel.gold_accuracy if rel else None
+        out.append(
+            {
+                "kind": key[0],
+                "name": who.get_username() if key[0] == "user" and who else str(who),
+                "judgements": n,
+                "consensus_agreement": round(100 * agree / compared, 1) if compared else None,
+                "ds_accuracy": (
+                    round(100 * rel.ds_accuracy, 1) if rel and rel.ds_accuracy is not None else None
+                ),
+                "gold_answers": rel.gold_answers if rel else 0,
+                "gold_accuracy": None if gold is None else round(100 * gold, 1),
+            }
+        )
+    return out
+
+
+def consensus_list(
+    *, project: Project, flagged_only: bool = False, facet_key: str | None = None
+) -> QuerySet[Consensus]:
+    qs = Consensus.objects.filter(facet__project=project).select_related("facet", "pair")
+    if flagged_only:
+        qs = qs.filter(flagged=True)
+    if facet_key:
+        qs = qs.filter(facet__key=facet_key)
+    return qs.order_by("confidence", "pair_id", "facet__position")
+
+
+def consensus_flagged_for_review(*, project: Project) -> list[dict]:
+    """Pairs with a facet whose consensus confidence is under the project's threshold,
+    as [{"pair_id", "facets": [facet ids]}] (the shape of preferences.selectors.review_queue)."""
+    by_pair: dict[int, list[int]] = defaultdict(list)
+    for pair_id, facet_id in (
+        Consensus.objects.filter(facet__project=project, flagged=True)
+        .order_by("pair_id", "facet_id")
+        .values_list("pair_id", "facet_id")
+    ):
+        by_pair[pair_id].append(facet_id)
+    return [{"pair_id": p, "facets": f} for p, f in by_pair.items()]
+
+
+def gold_pair_for_rater(
+    *, project: Project, user, rng: random.Random | None = None
+) -> CandidatePair | None:
+    """A gold pair to slip into this rater's queue now, or None.
+
+    Draws against the project's gold rate, then picks a gold pair the rater has neither
+    judged nor been assigned. The queue calls this before choosing a normal pair and serves
+    the result like any other pair (never marking it as gold).
+    """
+    rate = _policy(project).gold_rate
+    rng = rng or random.Random()
+    if rate <= 0 or rng.random() >= rate:
+        return None
+    candidates = (
+        CandidatePair.objects.filter(post__project=project, source=PairSource.GOLD)
+        .exclude(judgements__rater_user=user)
+        .exclude(assignments__rater=user)
+        .values_list("pk", flat=True)
+    )
+    ids = list(candidates[:200])
+    return CandidatePair.objects.get(pk=rng.choice(ids)) if ids else None
+
+
+def llm_verdicts_visible(*, project: Project, user, pair: CandidatePair) -> bool:
+    """Whether the rater may see LLM verdicts for this pair now.
+
+    With blind-first on (the default) only after the rater has submitted a judgement on it;
+    the judge screen passes the answer to judgement_record(llm_verdict_visible=...).
+    """
+    if not _policy(project).blind_first:
+        return True
+    return Judgement.objects.filter(pair=pair, rater_user=user, kind=JudgementKind.HUMAN).exists()

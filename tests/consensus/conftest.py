@@ -1,0 +1,42 @@
+"""Fixtures for blending tests: raters, an LLM labeler, and a helper to record judgements."""
+
+import pytest
+
+
+@pytest.fixture
+def llm(db):
+    from preferences.models import LLMLabeler
+
+    return LLMLabeler.objects.create(model_id="gemini-2.5-flash", prompt_version="judge-test")
+
+
+@pytest.fixture
+def overall(project):
+    return project.facets.get(key="overall")
+
+
+@pytest.fixture
+def judge(django_capture_on_commit_callbacks):
+    """judge(pair, facet, rater, choice, kind=...) records a judgement and runs on-commit hooks."""
+    from preferences.labelers.models import LLMVerdict
+    from preferences.models import Judgement, LLMLabeler
+    from preferences.services import judgement_record
+
+    def record(pair, facet, rater, choice, kind="human", flipped=False):
+        with django_capture_on_commit_callbacks(execute=True):
+            if isinstance(rater, LLMLabeler):
+                j = Judgement.objects.create(
+                    pair=pair, facet=facet, kind="llm", rater_llm=rater, choice=choice
+                )
+                LLMVerdict.objects.create(
+                    judgement=j,
+                    facet=facet,
+                    choice_ab="A" if flipped else choice,
+                    choice_ba="B" if flipped else choice,
+                    flipped=flipped,
+                )
+                # The verdict is saved after the judgement, as in pair_llm_judge's transaction.
+                return j
+            return judgement_record(pair=pair, facet=facet, user=rater, choice=choice, kind=kind)[0]
+
+    return record

@@ -1,0 +1,49 @@
+"""A labelling run goes through a real Celery worker on the default queue (Redis in CI)."""
+
+import time
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+
+from config.celery import app
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def worker():
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    try:
+        with start_worker(
+            app, queues=["celery"], perform_ping_check=False, pool="solo", shutdown_timeout=30
+        ):
+            yield
+    finally:
+        app.conf.task_always_eager = eager
+
+
+def test_run_is_routed_to_the_default_queue():
+    assert app.amqp.router.route({}, "labelers.label_run_batch")["queue"].name == "celery"
+
+
+def test_a_run_started_like_the_dashboard_does_finishes_on_a_worker(gemini_on, corpus, worker):
+    from preferences.labelers.models import LabelRun
+    from preferences.labelers.services import label_run_start
+    from preferences.models import Judgement
+
+    run = label_run_start(project=corpus["project"], task="judge")  # enqueued on commit
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        run = LabelRun.objects.get(pk=run.pk)
+        if run.is_finished:
+            break
+        time.sleep(0.2)
+    assert (run.status, run.done, run.failed) == ("done", 3, 0)
+    assert len(gemini_on.requests) == 6  # 3 pairs × both orders
+    facets = corpus["project"].facets.count()
+    assert Judgement.objects.filter(kind="llm").count() == 3 * facets
+    # The consensus followed the LLM judgements in (signal, after commit).
+    from preferences.consensus.models import Consensus
+
+    assert Consensus.objects.filter(facet__project=corpus["project"]).count() == 3 * facets
