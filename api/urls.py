@@ -1,0 +1,42 @@
+"""REST API routes under /api/, the OpenAPI schema and its docs pages (assets served locally)."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.authtoken.views import obtain_auth_token
+
+from . import views
+
+app_name = "api"
+
+urlpatterns = [
+    path("auth/token/", obtain_auth_token, name="token"),
+    path("projects/", views.ProjectListApi.as_view(), name="projects"),
+    path("projects/<int:project_id>/", views.ProjectDetailApi.as_view(), name="project"),
+    path("projects/<int:project_id>/posts/", views.PostListApi.as_view(), name="posts"),
+    path("projects/<int:project_id>/alt-texts/", views.AltTextListApi.as_view(), name="alt-texts"),
+    path("projects/<int:project_id>/pairs/", views.PairListApi.as_view(), name="pairs"),
+    path(
+        "projects/<int:project_id>/pairs/<int:pair_id>/consensus/",
+        views.PairConsensusApi.as_view(),
+        name="consensus",
+    ),
+    path(
+        "projects/<int:project_id>/judgements/",
+        views.JudgementListCreateApi.as_view(),
+        name="judgements",
+    ),
+    path(
+        "projects/<int:project_id>/snapshots/",
+        views.SnapshotListCreateApi.as_view(),
+        name="snapshots",
+    ),
+    path("snapshots/<int:snapshot_id>/", views.SnapshotDetailApi.as_view(), name="snapshot"),
+    path(
+        "snapshots/<int:snapshot_id>/files/<path:name>",
+        views.SnapshotDownloadApi.as_view(),
+        name="snapshot-file",
+    ),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+]

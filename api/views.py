@@ -1,0 +1,465 @@
+"""REST API (DRF): what the browser can do, with per-project roles.
+
+Annotators read a project's items and write their own judgements; reviewers also adjudicate and
+see everyone's judgements; admins export snapshots. Non-members get 404 for everything inside a
+project. Each view validates its input with a nested serializer and calls one selector/service;
+failures are ApplicationErrors, which core.api turns into {"message", "extra"} with a 4xx.
+"""
+
+from __future__ import annotations
+
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import generics, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotate.models import AltText, AltTextOrigin, Platform, Post, Project, Role, Split
+from annotate.selectors import project_get_for_user, project_list_for_user, project_role
+from core.errors import ApplicationError, NotFound
+from preferences.models import (
+    CandidatePair,
+    Choice,
+    Judgement,
+    JudgementKind,
+    PairSource,
+    ShownOrder,
+)
+from preferences.services import judgement_record
+from snapshots.models import Snapshot, SnapshotKind
+from snapshots.selectors import consensus_for_pair, snapshot_get_for_user, snapshot_list_for_project
+from snapshots.services import (
+    FORMATS,
+    IMAGE_PATH_MODES,
+    snapshot_create,
+    snapshot_file_path,
+    snapshot_filters_build,
+    snapshot_formats_parse,
+)
+
+MAX_ID = 2**63 - 1
+
+ERROR = inline_serializer(
+    "Error", {"message": serializers.CharField(), "extra": serializers.DictField()}
+)
+ERRORS = {
+    400: OpenApiResponse(ERROR, description="Invalid input"),
+    403: OpenApiResponse(ERROR, description="Your role does not allow this"),
+    404: OpenApiResponse(ERROR, description="Not found, or not a member"),
+}
+
+
+def _project(request, project_id: int, min_role: str = Role.ANNOTATOR) -> Project:
+    if project_id > MAX_ID:
+        raise NotFound("No such project.")
+    return project_get_for_user(user=request.user, project_id=project_id, min_role=min_role)
+
+
+def _query(serializer_class, request) -> dict:
+    """Validate query-string filters; unknown values are a 400 with the field named."""
+    s = serializer_class(data=request.query_params)
+    s.is_valid(raise_exception=True)
+    return s.validated_data
+
+
+# --- projects --------------------------------------------------------------------------------
+
+
+class ProjectOutput(serializers.ModelSerializer):
+    role = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Project
+        fields = ["id", "name", "guidelines", "platforms", "overlap", "created_at", "role"]
+
+    def get_role(self, obj) -> str | None:
+        return project_role(project=obj, user=self.context["request"].user)
+
+
+@extend_schema(tags=["projects"], responses={200: ProjectOutput})
+class ProjectListApi(generics.ListAPIView):
+    serializer_class = ProjectOutput
+
+    def get_queryset(self):
+        return project_list_for_user(user=self.request.user)
+
+
+class ProjectDetailApi(APIView):
+    @extend_schema(tags=["projects"], responses={200: ProjectOutput, **ERRORS})
+    def get(self, request, project_id: int):
+        project = _project(request, project_id)
+        return Response(ProjectOutput(project, context={"request": request}).data)
+
+
+# --- items -----------------------------------------------------------------------------------
+
+
+class PostOutput(serializers.ModelSerializer):
+    image_sha256 = serializers.CharField(source="image.sha256")
+
+    class Meta:
+        model = Post
+        fields = ["id", "platform", "external_id", "context", "split", "image_sha256", "created_at"]
+
+
+class PostFilter(serializers.Serializer):
+    platform = serializers.ChoiceField(choices=Platform.choices, required=False)
+    split = serializers.ChoiceField(choices=Split.choices, required=False)
+
+
+class _ProjectListApi(generics.ListAPIView):
+    """A list inside one project: membership checked first, filters validated."""
+
+    filter_serializer: type[serializers.Serializer] | None = None
+    min_role = Role.ANNOTATOR
+
+    def get_queryset(self):
+        self.project = _project(self.request, self.kwargs["project_id"], self.min_role)
+        filters = _query(self.filter_serializer, self.request) if self.filter_serializer else {}
+        return self.filtered(self.project, filters)
+
+
+@extend_schema(tags=["items"], parameters=[PostFilter], responses={200: PostOutput, **ERRORS})
+class PostListApi(_ProjectListApi):
+    serializer_class = PostOutput
+    filter_serializer = PostFilter
+
+    def filtered(self, project, f):
+        qs = project.posts.select_related("image").order_by("id")
+        if "platform" in f:
+            qs = qs.filter(platform=f["platform"])
+        if "split" in f:
+            qs = qs.filter(split=f["split"])
+        return qs
+
+
+class AltTextOutput(serializers.ModelSerializer):
+    class Meta:
+        model = AltText
+        fields = ["id", "post", "text", "origin", "parent", "source_round_id", "created_at"]
+
+
+class AltTextFilter(serializers.Serializer):
+    post = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    origin = serializers.ChoiceField(choices=AltTextOrigin.choices, required=False)
+
+
+@extend_schema(tags=["items"], parameters=[AltTextFilter], responses={200: AltTextOutput, **ERRORS})
+class AltTextListApi(_ProjectListApi):
+    serializer_class = AltTextOutput
+    filter_serializer = AltTextFilter
+
+    def filtered(self, project, f):
+        qs = AltText.objects.filter(post__project=project).order_by("id")
+        if "post" in f:
+            qs = qs.filter(post_id=f["post"])
+        if "origin" in f:
+            qs = qs.filter(origin=f["origin"])
+        return qs
+
+
+class PairOutput(serializers.ModelSerializer):
+    class Meta:
+        model = CandidatePair
+        fields = ["id", "post", "alt_a", "alt_b", "source", "known_preference", "created_at"]
+
+
+class PairFilter(serializers.Serializer):
+    post = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    source = serializers.ChoiceField(choices=PairSource.choices, required=False)
+
+
+@extend_schema(tags=["items"], parameters=[PairFilter], responses={200: PairOutput, **ERRORS})
+class PairListApi(_ProjectListApi):
+    serializer_class = PairOutput
+    filter_serializer = PairFilter
+
+    def filtered(self, project, f):
+        qs = CandidatePair.objects.filter(post__project=project).order_by("id")
+        if "post" in f:
+            qs = qs.filter(post_id=f["post"])
+        if "source" in f:
+            qs = qs.filter(source=f["source"])
+        return qs
+
+
+def _pair(project: Project, pair_id: int) -> CandidatePair:
+    pair = (
+        CandidatePair.objects.filter(pk=pair_id, post__project=project)
+        .select_related("post")
+        .first()
+        if pair_id <= MAX_ID
+        else None
+    )
+    if pair is None:
+        raise NotFound("No such pair in this project.")
+    return pair
+
+
+class ConsensusOutput(serializers.Serializer):
+    facet = serializers.CharField()
+    label = serializers.ChoiceField(choices=Choice.choices)
+    confidence = serializers.FloatField()
+    votes = serializers.IntegerField()
+    method = serializers.CharField()
+
+
+class PairConsensusApi(APIView):
+    @extend_schema(
+        tags=["judgements"],
+        summary="Consensus per facet (majority vote; replaced by blending later)",
+        responses={200: ConsensusOutput(many=True), **ERRORS},
+    )
+    def get(self, request, project_id: int, pair_id: int):
+        pair = _pair(_project(request, project_id), pair_id)
+        labels = consensus_for_pair(pair=pair, include_llm_only=True)
+        data = [
+            {
+                "facet": k,
+                "label": v.label,
+                "confidence": v.confidence,
+                "votes": v.votes,
+                "method": v.method,
+            }
+            for k, v in sorted(labels.items())
+        ]
+        return Response(ConsensusOutput(data, many=True).data)
+
+
+# --- judgements ------------------------------------------------------------------------------
+
+
+class JudgementOutput(serializers.ModelSerializer):
+    facet = serializers.CharField(source="facet.key")
+
+    class Meta:
+        model = Judgement
+        fields = [
+            "id",
+            "pair",
+            "facet",
+            "kind",
+            "rater_user",
+            "choice",
+            "shown_order",
+            "seconds_spent",
+            "rationale",
+            "client_key",
+            "created_at",
+        ]
+
+
+class JudgementFilter(serializers.Serializer):
+    pair = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    kind = serializers.ChoiceField(choices=JudgementKind.choices, required=False)
+
+
+class JudgementInput(serializers.Serializer):
+    pair = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    facet = serializers.SlugField(max_length=32)
+    choice = serializers.ChoiceField(choices=Choice.choices)
+    kind = serializers.ChoiceField(
+        choices=[JudgementKind.HUMAN, JudgementKind.ADJUDICATION], default=JudgementKind.HUMAN
+    )
+    shown_order = serializers.ChoiceField(choices=ShownOrder.choices, default=ShownOrder.AB)
+    seconds_spent = serializers.FloatField(
+        required=False, allow_null=True, min_value=0, max_value=86_399
+    )
+    rationale = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
+    client_key = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
+
+
+class JudgementListCreateApi(_ProjectListApi):
+    serializer_class = JudgementOutput
+    filter_serializer = JudgementFilter
+
+    def filtered(self, project, f):
+        qs = Judgement.objects.filter(pair__post__project=project).select_related("facet")
+        role = project_role(project=project, user=self.request.user)
+        if role == Role.ANNOTATOR:
+            qs = qs.filter(rater_user=self.request.user)  # annotators see only their own answers
+        if "pair" in f:
+            qs = qs.filter(pair_id=f["pair"])
+        if "kind" in f:
+            qs = qs.filter(kind=f["kind"])
+        return qs.order_by("id")
+
+    @extend_schema(
+        tags=["judgements"],
+        parameters=[JudgementFilter],
+        responses={200: JudgementOutput, **ERRORS},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        tags=["judgements"],
+        summary="Record a judgement (idempotent: resubmitting returns the stored one with 200)",
+        request=JudgementInput,
+        responses={
+            201: JudgementOutput,
+            200: JudgementOutput,
+            409: OpenApiResponse(ERROR),
+            **ERRORS,
+        },
+    )
+    def post(self, request, project_id: int):
+        project = _project(request, project_id)
+        data = JudgementInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        d = data.validated_data
+        pair = _pair(project, d["pair"])
+        facet = project.facets.filter(key=d["facet"]).first()
+        if facet is None:
+            raise ApplicationError(
+                f'This project has no facet "{d["facet"]}".', extra={"field": "facet"}
+            )
+        judgement, created = judgement_record(
+            pair=pair,
+            facet=facet,
+            user=request.user,
+            choice=d["choice"],
+            kind=d["kind"],
+            shown_order=d["shown_order"],
+            seconds_spent=d.get("seconds_spent"),
+            rationale=d["rationale"],
+            client_key=d["client_key"],
+        )
+        return Response(
+            JudgementOutput(judgement).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+# --- snapshots -------------------------------------------------------------------------------
+
+
+class SnapshotOutput(serializers.ModelSerializer):
+    files = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Snapshot
+        fields = [
+            "id",
+            "project",
+            "kind",
+            "formats",
+            "filters",
+            "status",
+            "progress",
+            "message",
+            "counts",
+            "agreement",
+            "checksum",
+            "task_id",
+            "created_at",
+            "completed_at",
+            "files",
+        ]
+
+    def get_files(self, obj) -> list[str]:
+        if not obj.is_done:
+            return []
+        return [n for n in obj.manifest.get("files", {}) if not n.startswith("images/")] + [
+            "manifest.json"
+        ]
+
+
+class SnapshotInput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=SnapshotKind.choices)
+    formats = serializers.ListField(
+        child=serializers.ChoiceField(choices=[*FORMATS, "all"]), required=False, max_length=4
+    )
+    platforms = serializers.ListField(
+        child=serializers.ChoiceField(choices=Platform.choices), required=False, max_length=3
+    )
+    splits = serializers.ListField(
+        child=serializers.ChoiceField(choices=Split.choices), required=False, max_length=3
+    )
+    min_confidence = serializers.FloatField(min_value=0, max_value=1, default=0.0)
+    facets = serializers.ListField(
+        child=serializers.SlugField(max_length=32), required=False, max_length=20
+    )
+    include_llm_only = serializers.BooleanField(default=False)
+    include_imported = serializers.BooleanField(default=True)
+    include_corrections = serializers.BooleanField(default=True)
+    image_paths = serializers.ChoiceField(choices=IMAGE_PATH_MODES, default="absolute")
+
+
+class SnapshotListCreateApi(_ProjectListApi):
+    serializer_class = SnapshotOutput
+    min_role = Role.ADMIN
+
+    def filtered(self, project, f):
+        return snapshot_list_for_project(project=project)
+
+    @extend_schema(tags=["snapshots"], responses={200: SnapshotOutput, **ERRORS})
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        tags=["snapshots"],
+        summary="Start an export (admins); poll the returned snapshot for status",
+        request=SnapshotInput,
+        responses={202: SnapshotOutput, **ERRORS},
+    )
+    def post(self, request, project_id: int):
+        project = _project(request, project_id, Role.ADMIN)
+        data = SnapshotInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        d = data.validated_data
+        filters = snapshot_filters_build(
+            kind=d["kind"],
+            project=project,
+            platforms=d.get("platforms"),
+            splits=d.get("splits"),
+            min_confidence=d["min_confidence"],
+            facets=d.get("facets") or None,
+            include_llm_only=d["include_llm_only"],
+            include_imported=d["include_imported"],
+            include_corrections=d["include_corrections"],
+            image_paths=d["image_paths"],
+        )
+        snapshot = snapshot_create(
+            user=request.user,
+            project=project,
+            kind=d["kind"],
+            filters=filters,
+            formats=snapshot_formats_parse(d.get("formats") or None),
+        )
+        return Response(SnapshotOutput(snapshot).data, status=status.HTTP_202_ACCEPTED)
+
+
+def _snapshot(request, snapshot_id: int) -> Snapshot:
+    if snapshot_id > MAX_ID:
+        raise NotFound("No such snapshot.")
+    return snapshot_get_for_user(user=request.user, snapshot_id=snapshot_id, min_role=Role.ADMIN)
+
+
+class SnapshotDetailApi(APIView):
+    @extend_schema(tags=["snapshots"], responses={200: SnapshotOutput, **ERRORS})
+    def get(self, request, snapshot_id: int):
+        return Response(SnapshotOutput(_snapshot(request, snapshot_id)).data)
+
+
+class SnapshotDownloadApi(APIView):
+    @extend_schema(
+        tags=["snapshots"],
+        summary="Download one file of a completed snapshot (streamed)",
+        parameters=[OpenApiParameter("name", OpenApiTypes.STR, OpenApiParameter.PATH)],
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            409: OpenApiResponse(ERROR),
+            **ERRORS,
+        },
+    )
+    def get(self, request, snapshot_id: int, name: str):
+        snapshot = _snapshot(request, snapshot_id)
+        path = snapshot_file_path(snapshot=snapshot, name=name)
+        return FileResponse(path.open("rb"), as_attachment=True, filename=path.name)

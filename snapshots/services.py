@@ -1,0 +1,607 @@
+"""Writes for snapshots: validate a request, export TAlt/PAlt/test folders, run and freeze rows.
+
+`snapshot_export` writes one folder (data files + manifest.json) from a selection; it is what
+the Celery task, the management command and the benchmark all call. `snapshot_create` records a
+Snapshot row and enqueues `snapshots.tasks.snapshot_run_task` after commit; `snapshot_run` (the
+task body) exports into MEDIA_ROOT/snapshots/<id>/ and then freezes the row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+from collections import Counter
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from annotate.importers.prompts import question_for_context
+from annotate.models import Platform, Project, Role, Split
+from annotate.selectors import project_get_for_user
+from core.errors import ApplicationError
+from preferences.models import Facet
+
+from . import selectors
+from .models import Snapshot, SnapshotKind, SnapshotStatus
+from .selectors import SnapshotFilters
+from .writers import (
+    JsonArrayWriter,
+    JsonLinesWriter,
+    ParquetRowsWriter,
+    conversation_answer,
+    conversation_prompt,
+    llava_encoded,
+    mcmdpo_encoded,
+    mcmdpo_text,
+)
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("mcmdpo", "jsonl", "parquet")
+IMAGE_PATH_MODES = ("absolute", "relative")
+DEFAULT_SPLITS = {
+    SnapshotKind.PALT: [Split.TRAIN],
+    SnapshotKind.TALT: [Split.TRAIN],
+    SnapshotKind.TEST: [Split.TEST],
+}
+# origin_dataset as the reference files spell it, for posts that did not bring their own.
+ORIGIN_DATASET = {Platform.TWITTER: "AltTextData", Platform.PINTEREST: "pinterest"}
+MANIFEST = "manifest.json"
+ProgressFn = Callable[[int, int], None]
+
+
+@cache
+def code_version() -> str:
+    """`git describe` of the checkout when there is one, else the installed package version."""
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--tags", "--always", "--dirty"],
+            cwd=settings.BASE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        if out.returncode == 0 and out.stdout.strip():
+            return "git:" + out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return "altpref " + version("altpref")
+    except PackageNotFoundError:
+        return "altpref (unknown version)"
+
+
+# --- input validation (shared by the command, the API and the pages) --------------------------
+
+
+def snapshot_filters_build(
+    *,
+    kind: str,
+    project: Project | None = None,
+    platforms: list[str] | None = None,
+    splits: list[str] | None = None,
+    min_confidence: float = 0.0,
+    facets: list[str] | None = None,
+    include_llm_only: bool = False,
+    include_imported: bool = True,
+    include_corrections: bool = True,
+    image_paths: str = "absolute",
+) -> SnapshotFilters:
+    """Check a selection and return it as filters; every bad value gets its own message."""
+    if kind not in SnapshotKind.values:
+        raise ApplicationError(f'Unknown snapshot kind "{kind}"; use one of talt, palt, test.')
+    for value in platforms or []:
+        if value not in Platform.values:
+            raise ApplicationError(
+                f'Unknown platform "{value}"; use one of {", ".join(Platform.values)}.'
+            )
+    for value in splits or []:
+        if value not in Split.values:
+            raise ApplicationError(
+                f'Unknown split "{value}"; use one of {", ".join(Split.values)}.'
+            )
+    try:
+        min_confidence = float(min_confidence)
+    except (TypeError, ValueError):
+        raise ApplicationError("min_confidence must be a number between 0 and 1.") from None
+    if not (0.0 <= min_confidence <= 1.0):
+        raise ApplicationError("min_confidence must be a number between 0 and 1.")
+    if image_paths not in IMAGE_PATH_MODES:
+        raise ApplicationError('image_paths must be "absolute" or "relative".')
+    facets = list(dict.fromkeys(facets or ["overall"]))
+    known = Facet.objects.filter(key__in=facets)
+    if project is not None:
+        known = known.filter(project=project)
+    missing = sorted(set(facets) - set(known.values_list("key", flat=True)))
+    if missing:
+        raise ApplicationError(
+            f"Unknown facet(s): {', '.join(missing)}.", extra={"facets": missing}
+        )
+    return SnapshotFilters(
+        project_id=project.pk if project else None,
+        platforms=sorted(set(platforms or [])),
+        splits=sorted(set(splits or DEFAULT_SPLITS[SnapshotKind(kind)])),
+        min_confidence=min_confidence,
+        facets=facets,
+        include_llm_only=bool(include_llm_only),
+        include_imported=bool(include_imported),
+        include_corrections=bool(include_corrections),
+        image_paths=image_paths,
+    )
+
+
+def snapshot_formats_parse(value: str | list[str] | None) -> list[str]:
+    values = [value] if isinstance(value, str) else list(value or ["mcmdpo"])
+    if "all" in values:
+        return list(FORMATS)
+    bad = [v for v in values if v not in FORMATS]
+    if bad or not values:
+        raise ApplicationError(
+            f'Unknown format "{bad[0] if bad else ""}"; use mcmdpo, jsonl, parquet or all.'
+        )
+    return [f for f in FORMATS if f in values]
+
+
+# --- the export ------------------------------------------------------------------------------
+
+
+class _Images:
+    """Where records point for their image, and (relative mode) the copies in the folder."""
+
+    def __init__(self, out_dir: Path, mode: str):
+        self.media_root = os.path.abspath(settings.MEDIA_ROOT)
+        self.out_dir = out_dir
+        self.relative = mode == "relative"
+        self.copied: dict[str, str] = {}  # sha -> relative name
+        if self.relative:
+            (out_dir / "images").mkdir(exist_ok=True)
+
+    def source(self, file: str) -> str:
+        return os.path.join(self.media_root, file)
+
+    def path_for(self, file: str, sha: str) -> str:
+        if not self.relative:
+            return self.source(file)
+        name = self.copied.get(sha)
+        if name is None:
+            name = f"images/{sha}{Path(file).suffix}"
+            target = self.out_dir / name
+            if not target.exists():
+                try:
+                    os.link(self.source(file), target)  # same filesystem: no copy needed
+                except OSError:
+                    shutil.copyfile(self.source(file), target)
+            self.copied[sha] = name
+        return name
+
+    def manifest_entries(self) -> dict:
+        # Images are stored under their content's sha256, so the name is the checksum.
+        return {
+            name: {"sha256": sha, "records": None}
+            for sha, name in sorted(self.copied.items(), key=lambda kv: kv[1])
+        }
+
+
+def _facet_keys(filters: SnapshotFilters) -> list[str]:
+    qs = Facet.objects.all()
+    if filters.project_id is not None:
+        qs = qs.filter(project_id=filters.project_id)
+    return sorted(set(qs.values_list("key", flat=True)))
+
+
+def _ds_name(platform: str) -> str:
+    return f"{platform}_data"
+
+
+def _origin_dataset(platform: str, imported: str) -> str:
+    return imported or ORIGIN_DATASET.get(platform, "altpref")
+
+
+def _label_columns(facet_keys: list[str]) -> list:
+    import pyarrow as pa
+
+    cols = []
+    for key in facet_keys:
+        cols += [(f"{key}_label", pa.string()), (f"{key}_confidence", pa.float64())]
+    return cols
+
+
+def _labels_flat(labels: dict, facet_keys: list[str]) -> dict:
+    out = {}
+    for key in facet_keys:
+        lab = labels.get(key)
+        out[f"{key}_label"] = lab.label if lab else None
+        out[f"{key}_confidence"] = lab.confidence if lab else None
+    return out
+
+
+def _export_palt(*, filters, formats, out_dir, images, progress, total) -> tuple[dict, Counter]:
+    import pyarrow as pa
+
+    facet_keys = _facet_keys(filters)
+    writers: dict[str, object] = {}
+    if "mcmdpo" in formats:
+        writers["palt.json"] = JsonArrayWriter(out_dir / "palt.json")
+    if "jsonl" in formats:
+        writers["palt.jsonl"] = JsonLinesWriter(out_dir / "palt.jsonl")
+    if "parquet" in formats:
+        M = ParquetRowsWriter.MESSAGES
+        writers["palt.parquet"] = ParquetRowsWriter(
+            out_dir / "palt.parquet",
+            [
+                ("images", ParquetRowsWriter.IMAGES),
+                ("prompt", M),
+                ("chosen", M),
+                ("rejected", M),
+                ("idx", pa.int64()),
+                ("pair_id", pa.int64()),
+                ("post_id", pa.int64()),
+                ("platform", pa.string()),
+                ("source", pa.string()),
+                ("decided_by", pa.string()),
+                ("question", pa.string()),
+                *_label_columns(facet_keys),
+            ],
+        )
+    skipped: Counter = Counter()
+    by: Counter = Counter()
+    seen = 0
+    for idx, row in enumerate(selectors.palt_rows(filters=filters, skipped=skipped)):
+        question = question_for_context(row.context, platform=row.platform)
+        image_path = images.path_for(row.image_file, row.image_sha256)
+        by[f"source:{row.source}"] += 1
+        by[f"platform:{row.platform}"] += 1
+        by[f"decided_by:{row.decided_by}"] += 1
+        if "palt.json" in writers:
+            text = mcmdpo_text(question, row.chosen, row.rejected)
+            writers["palt.json"].add(
+                encoded=mcmdpo_encoded(
+                    ds_name=_ds_name(row.platform),
+                    image_path=image_path,
+                    origin_dataset=_origin_dataset(row.platform, row.origin_dataset),
+                    idx=idx,
+                    text=text,
+                )
+            )
+        if "palt.jsonl" in writers:
+            writers["palt.jsonl"].add(
+                {
+                    "idx": idx,
+                    "pair_id": row.pair_id,
+                    "post_id": row.post_id,
+                    "platform": row.platform,
+                    "source": row.source,
+                    "decided_by": row.decided_by,
+                    "images": [image_path],
+                    "prompt": conversation_prompt(question),
+                    "chosen": conversation_answer(row.chosen),
+                    "rejected": conversation_answer(row.rejected),
+                    "question": question,
+                    "labels": {
+                        k: {
+                            "label": v.label,
+                            "confidence": v.confidence,
+                            "votes": v.votes,
+                            "method": v.method,
+                        }
+                        for k, v in sorted(row.labels.items())
+                    },
+                }
+            )
+        if "palt.parquet" in writers:
+            writers["palt.parquet"].add(
+                {
+                    "prompt": conversation_prompt(question),
+                    "chosen": conversation_answer(row.chosen),
+                    "rejected": conversation_answer(row.rejected),
+                    "idx": idx,
+                    "pair_id": row.pair_id,
+                    "post_id": row.post_id,
+                    "platform": row.platform,
+                    "source": row.source,
+                    "decided_by": row.decided_by,
+                    "question": question,
+                    **_labels_flat(row.labels, facet_keys),
+                },
+                image_file=images.source(row.image_file),
+            )
+        seen = idx + 1
+        if progress and seen % 2000 == 0:
+            progress(seen + sum(skipped.values()), total)
+    files = {name: w.close() for name, w in writers.items()}
+    counts = {"records": seen, "skipped": dict(sorted(skipped.items())), **dict(sorted(by.items()))}
+    return files, counts
+
+
+def _export_posts(
+    *, kind, filters, formats, out_dir, images, progress, total
+) -> tuple[dict, Counter]:
+    """TAlt (best alt-text per post) and the test split share one walk over the posts."""
+    import pyarrow as pa
+
+    is_test = kind == SnapshotKind.TEST
+    writers: dict[str, object] = {}
+    if is_test:
+        if {"mcmdpo", "jsonl"} & set(formats):
+            writers["test.jsonl"] = JsonLinesWriter(out_dir / "test.jsonl")
+    else:
+        if "mcmdpo" in formats:
+            writers["talt.json"] = JsonArrayWriter(out_dir / "talt.json")
+            writers["talt_llava.json"] = JsonArrayWriter(out_dir / "talt_llava.json")
+        if "jsonl" in formats:
+            writers["talt.jsonl"] = JsonLinesWriter(out_dir / "talt.jsonl")
+    parquet_name = "test.parquet" if is_test else "talt.parquet"
+    if "parquet" in formats:
+        answer = ("chosen", pa.string()) if is_test else ("completion", ParquetRowsWriter.MESSAGES)
+        writers[parquet_name] = ParquetRowsWriter(
+            out_dir / parquet_name,
+            [
+                ("images", ParquetRowsWriter.IMAGES),
+                ("prompt", ParquetRowsWriter.MESSAGES),
+                answer,
+                ("idx", pa.int64()),
+                ("post_id", pa.int64()),
+                ("platform", pa.string()),
+                ("tier", pa.string()),
+                ("question", pa.string()),
+            ],
+        )
+    skipped: Counter = Counter()
+    by: Counter = Counter()
+    seen = 0
+    rows = selectors.talt_rows(filters=filters, use_reference=is_test, skipped=skipped)
+    for idx, row in enumerate(rows):
+        question = question_for_context(row.context, platform=row.platform)
+        image_path = images.path_for(row.image_file, row.image_sha256)
+        by[f"tier:{row.tier}"] += 1
+        by[f"platform:{row.platform}"] += 1
+        if "test.jsonl" in writers:
+            writers["test.jsonl"].add(
+                {"image_path": image_path, "question": question, "chosen": row.target, "idx": idx}
+            )
+        if "talt.json" in writers:
+            text = mcmdpo_text(question, row.target)
+            writers["talt.json"].add(
+                encoded=mcmdpo_encoded(
+                    ds_name=_ds_name(row.platform),
+                    image_path=image_path,
+                    origin_dataset=_origin_dataset(row.platform, row.origin_dataset),
+                    idx=idx,
+                    text=text,
+                )
+            )
+            writers["talt_llava.json"].add(
+                encoded=llava_encoded(
+                    idx=idx, image_path=image_path, question=question, answer=row.target
+                )
+            )
+        if "talt.jsonl" in writers:
+            writers["talt.jsonl"].add(
+                {
+                    "idx": idx,
+                    "post_id": row.post_id,
+                    "platform": row.platform,
+                    "tier": row.tier,
+                    "images": [image_path],
+                    "prompt": conversation_prompt(question),
+                    "completion": conversation_answer(row.target),
+                    "question": question,
+                }
+            )
+        if parquet_name in writers:
+            record = {
+                "prompt": conversation_prompt(question),
+                "idx": idx,
+                "post_id": row.post_id,
+                "platform": row.platform,
+                "tier": row.tier,
+                "question": question,
+            }
+            if is_test:
+                record["chosen"] = row.target
+            else:
+                record["completion"] = conversation_answer(row.target)
+            writers[parquet_name].add(record, image_file=images.source(row.image_file))
+        seen = idx + 1
+        if progress and seen % 5000 == 0:
+            progress(seen + sum(skipped.values()), total)
+    files = {name: w.close() for name, w in writers.items()}
+    counts = {"records": seen, "skipped": dict(sorted(skipped.items())), **dict(sorted(by.items()))}
+    return files, counts
+
+
+def snapshot_export(
+    *,
+    kind: str,
+    filters: SnapshotFilters,
+    formats: list[str],
+    out_dir: Path | str,
+    progress: ProgressFn | None = None,
+) -> dict:
+    """Write a snapshot folder (data files, images when relative, manifest.json); return the
+    manifest. Same selection and data → byte-identical folder: rows in id order, no timestamps."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if any(out_dir.iterdir()):
+        raise ApplicationError(f"The output folder {out_dir} is not empty.")
+    images = _Images(out_dir, filters.image_paths)
+    if kind == SnapshotKind.PALT:
+        total = selectors.palt_count(filters=filters)
+        files, counts = _export_palt(
+            filters=filters,
+            formats=formats,
+            out_dir=out_dir,
+            images=images,
+            progress=progress,
+            total=total,
+        )
+        agreement = selectors.agreement_by_facet(
+            pair_ids_qs=selectors.pairs_for_filters(filters=filters).values("id")
+        )
+    else:
+        total = selectors.talt_count(filters=filters)
+        files, counts = _export_posts(
+            kind=kind,
+            filters=filters,
+            formats=formats,
+            out_dir=out_dir,
+            images=images,
+            progress=progress,
+            total=total,
+        )
+        agreement = selectors.agreement_by_facet(
+            pair_ids_qs=selectors.pairs_for_filters(filters=filters).values("id")
+        )
+    files.update(images.manifest_entries())
+    manifest = {
+        "altpref_snapshot": 1,
+        "kind": kind,
+        "formats": formats,
+        "filters": filters.as_dict(),
+        "counts": counts,
+        "agreement": agreement,
+        "consensus_method": "majority vote per facet (adjudication > human > LLM-only on request)",
+        "code_version": code_version(),
+        "files": dict(sorted(files.items())),
+    }
+    (out_dir / MANIFEST).write_text(
+        json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    if progress:
+        progress(total, total)
+    return manifest
+
+
+def _sha256_file(path: Path) -> str:
+    sha = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def snapshot_verify(*, folder: Path | str) -> list[str]:
+    """Names of files whose sha256 no longer matches the manifest (or that are missing/extra)."""
+    folder = Path(folder)
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    bad = []
+    for name, entry in manifest["files"].items():
+        path = folder / name
+        if not path.is_file() or _sha256_file(path) != entry["sha256"]:
+            bad.append(name)
+    present = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
+    bad += sorted(present - set(manifest["files"]) - {MANIFEST})
+    return bad
+
+
+# --- snapshot rows ---------------------------------------------------------------------------
+
+
+def snapshot_create(
+    *, user, project: Project, kind: str, filters: SnapshotFilters, formats: list[str]
+) -> Snapshot:
+    """Record a snapshot request (admins only) and run the export on a worker after commit."""
+    from .tasks import snapshot_run_task
+
+    project_get_for_user(user=user, project_id=project.pk, min_role=Role.ADMIN)
+    if filters.project_id != project.pk:
+        raise ApplicationError("The filters belong to another project.")
+    with transaction.atomic():
+        snapshot = Snapshot.objects.create(
+            project=project,
+            kind=kind,
+            formats=formats,
+            filters=filters.as_dict(),
+            created_by=user,
+        )
+        transaction.on_commit(lambda: _enqueue(snapshot, snapshot_run_task))
+    snapshot.refresh_from_db()
+    return snapshot
+
+
+def _enqueue(snapshot: Snapshot, task) -> None:
+    # The task id is known before the worker starts, so the page can show it straight away.
+    from celery import uuid
+
+    task_id = uuid()
+    Snapshot.objects.filter(pk=snapshot.pk, status=SnapshotStatus.PENDING).update(task_id=task_id)
+    task.apply_async(args=[snapshot.pk], task_id=task_id)
+
+
+def _folder(snapshot: Snapshot) -> Path:
+    return Path(settings.MEDIA_ROOT) / snapshot.folder
+
+
+def snapshot_run(*, snapshot_id: int) -> Snapshot | None:
+    """Export a recorded snapshot and freeze it. Idempotent: a done snapshot is left alone; a
+    redelivered one (worker died mid-export) starts over in a clean folder."""
+    snapshot = Snapshot.objects.filter(pk=snapshot_id).first()
+    if snapshot is None or snapshot.status in (SnapshotStatus.DONE, SnapshotStatus.FAILED):
+        return snapshot
+    live = Snapshot.objects.filter(pk=snapshot_id).exclude(status=SnapshotStatus.DONE)
+    live.update(status=SnapshotStatus.RUNNING, progress=0, message="")
+    final = _folder(snapshot)
+    partial = final.with_name(final.name + ".partial")
+    for leftover in (partial, final):
+        shutil.rmtree(leftover, ignore_errors=True)
+    f = snapshot.filters
+    filters = SnapshotFilters(**{k: f[k] for k in SnapshotFilters.__dataclass_fields__ if k in f})
+
+    def progress(done: int, total: int) -> None:
+        live.update(progress=min(99, int(100 * done / total)) if total else 99)
+
+    try:
+        manifest = snapshot_export(
+            kind=snapshot.kind,
+            filters=filters,
+            formats=snapshot.formats,
+            out_dir=partial,
+            progress=progress,
+        )
+        partial.rename(final)
+    except Exception as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        message = (
+            exc.message if isinstance(exc, ApplicationError) else f"{type(exc).__name__}: {exc}"
+        )
+        log.exception("snapshot %s failed", snapshot_id)
+        # Recorded on the row for the page and the API; not re-raised, so an eager run (make run)
+        # does not turn the admin's request into a server error.
+        live.update(status=SnapshotStatus.FAILED, message=message[:2000])
+        return Snapshot.objects.get(pk=snapshot_id)
+    checksum = _sha256_file(final / MANIFEST)
+    for path in final.rglob("*"):
+        if path.is_file():
+            path.chmod(0o444)  # a nudge for people and tools; the manifest is the real guard
+    live.update(
+        status=SnapshotStatus.DONE,
+        progress=100,
+        counts=manifest["counts"],
+        agreement=manifest["agreement"],
+        manifest=manifest,
+        checksum=checksum,
+        completed_at=timezone.now(),
+    )
+    return Snapshot.objects.get(pk=snapshot_id)
+
+
+def snapshot_file_path(*, snapshot: Snapshot, name: str) -> Path:
+    """The path of one file of a completed snapshot, refusing anything not in its manifest."""
+    if not snapshot.is_done:
+        raise ApplicationError("The snapshot is not finished yet.", status_code=409)
+    if name not in snapshot.manifest.get("files", {}) and name != MANIFEST:
+        raise ApplicationError(f'The snapshot has no file "{name}".', status_code=404)
+    path = _folder(snapshot) / name
+    if not path.is_file():
+        raise ApplicationError(f'The file "{name}" is missing from storage.', status_code=410)
+    return path

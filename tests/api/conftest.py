@@ -1,0 +1,1 @@
+from tests.snapshots.conftest import export, labelled  # noqa: F401  (shared fixtures)
