@@ -1,0 +1,150 @@
+"""Training rounds: snapshot + base model + method + hyper-parameters → progress, checkpoint, scores.
+
+A round's row is the single source of truth a gpu worker and the pages share: the worker claims
+it with a conditional UPDATE (so a redelivered message cannot run it twice), writes progress to
+it, and reads `cancel_requested` between steps.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Method(models.TextChoices):
+    SFT = "sft", "SFT"
+    DPO = "dpo", "DPO"
+    MCMDPO = "mcmdpo", "MCM-DPO"
+
+
+class RoundStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Training"
+    EVALUATING = "evaluating", "Evaluating"
+    GENERATING = "generating", "Generating candidates"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+ACTIVE_STATUSES = [
+    RoundStatus.RUNNING,
+    RoundStatus.EVALUATING,
+    RoundStatus.GENERATING,
+]
+FINISHED_STATUSES = [RoundStatus.DONE, RoundStatus.FAILED, RoundStatus.CANCELLED]
+
+
+def _in(field: str, choices) -> Q:
+    return Q(**{f"{field}__in": choices.values})
+
+
+class TrainingRound(models.Model):
+    project = models.ForeignKey(
+        "annotate.Project", on_delete=models.CASCADE, related_name="training_rounds"
+    )
+    snapshot = models.ForeignKey(
+        "snapshots.Snapshot", on_delete=models.PROTECT, related_name="training_rounds"
+    )
+    # Where training starts: a local folder / hub id / "tiny" (a tiny LLaVA built for the
+    # project, CPU demos and tests), or a previous round's published model.
+    base_model = models.CharField(max_length=500, blank=True)
+    from_round = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="next_rounds"
+    )
+    method = models.CharField(max_length=8, choices=Method.choices, default=Method.MCMDPO)
+    paradigm = models.CharField(max_length=20, default="both")
+    negative_type = models.CharField(max_length=16, default="noise")
+    # MCMDPOConfig.to_dict() without base_model/method/paradigm/negative_image (columns above).
+    hyperparameters = models.JSONField(default=dict, blank=True)
+    # Round-level knobs that are not training options: evaluation and feedback settings.
+    options = models.JSONField(default=dict, blank=True)
+
+    status = models.CharField(max_length=12, choices=RoundStatus.choices, default="queued")
+    step = models.PositiveIntegerField(default=0)
+    total_steps = models.PositiveIntegerField(default=0)
+    loss = models.FloatField(null=True, blank=True)
+    margins = models.JSONField(default=dict, blank=True)
+    history = models.JSONField(default=list, blank=True)  # [{step, loss, margins}] for curves
+    attempts = models.PositiveSmallIntegerField(default=0)
+    max_attempts = models.PositiveSmallIntegerField(default=3)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+
+    output_dir = models.CharField(max_length=500, blank=True)
+    checkpoint_path = models.CharField(max_length=500, blank=True)
+    resumed_from = models.CharField(max_length=500, blank=True)  # last resume's checkpoint
+    scores = models.JSONField(default=dict, blank=True)
+    base_scores = models.JSONField(default=dict, blank=True)
+    eval_count = models.PositiveIntegerField(default=0)
+    candidates_created = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=_in("method", Method), name="round_method_valid"),
+            models.CheckConstraint(condition=_in("status", RoundStatus), name="round_status_valid"),
+            models.CheckConstraint(
+                condition=~Q(base_model="") | Q(from_round__isnull=False),
+                name="round_has_base",
+            ),
+            models.CheckConstraint(
+                condition=Q(step__lte=models.F("total_steps")) | Q(total_steps=0),
+                name="round_step_lte_total",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"round {self.pk} ({self.method}, {self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.step / self.total_steps) if self.total_steps else 0
+
+
+class RoundOutput(models.Model):
+    """One alt-text the round's model wrote: for the test split (scored) or for feedback."""
+
+    class Purpose(models.TextChoices):
+        EVAL = "eval", "Evaluation (test split)"
+        FEEDBACK = "feedback", "Feedback candidate"
+
+    round = models.ForeignKey(TrainingRound, on_delete=models.CASCADE, related_name="outputs")
+    post = models.ForeignKey("annotate.Post", on_delete=models.CASCADE, related_name="+")
+    purpose = models.CharField(max_length=8, choices=Purpose.choices)
+    model = models.CharField(max_length=8, default="trained")  # "trained" or "base"
+    text = models.TextField()
+    reference = models.TextField(blank=True)
+    alt_text = models.ForeignKey(
+        "annotate.AltText", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    pair = models.ForeignKey(
+        "preferences.CandidatePair",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["round", "post", "purpose", "model"], name="roundoutput_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"round {self.round_id} {self.purpose} output for post {self.post_id}"

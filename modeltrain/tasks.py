@@ -26,3 +26,15 @@ def worker_report(self) -> dict:
         "database": connection.vendor,
         "projects": Project.objects.count(),
     }
+
+
+@shared_task(bind=True, name="modeltrain.tasks.round_run_task", max_retries=None)
+def round_run_task(self, round_id: int) -> str:
+    """Run or resume one training round. A message for a finished round is a no-op; one that
+    finds a live worker holding the round comes back later instead of running it twice."""
+    from modeltrain import services
+
+    try:
+        return services.round_run(round_id=round_id, task_id=self.request.id or "")
+    except services.RoundBusy as exc:
+        raise self.retry(exc=exc, countdown=3 * services.heartbeat_seconds()) from None

@@ -1,0 +1,667 @@
+"""Writes for training rounds: start, cancel, and run one (train → evaluate → feed back).
+
+`round_run` is what the gpu-queue task calls. It claims the round with one conditional UPDATE,
+so a message delivered twice cannot run a round twice; a round whose worker died (stale
+heartbeat) is taken over by the redelivered message and resumes from its newest complete
+checkpoint; `attempts` counts the claims, and a round that killed its worker `max_attempts` times
+fails with a message instead of looping. Every phase is idempotent (get-or-create on unique
+keys), so resuming mid-evaluation or mid-feedback adds no duplicates. torch and the ML library
+are imported inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import threading
+import time
+import traceback
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Case, F, Q, Value, When
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from annotate.models import AltText, AltTextOrigin, Post, Role
+from annotate.selectors import project_get_for_user
+from core.errors import ApplicationError, NotFound
+from preferences.models import CandidatePair, PairSource
+
+from . import selectors
+from .models import (
+    ACTIVE_STATUSES,
+    Method,
+    RoundOutput,
+    RoundStatus,
+    TrainingRound,
+)
+
+log = logging.getLogger(__name__)
+
+TINY = "tiny"
+# Settings a "tiny" base gets unless the caller overrides them: enough steps to move a tiny
+# random LLaVA on a CPU in seconds (the paper's 5e-7 / batch 64 would do nothing there).
+TINY_DEFAULTS = {
+    "learning_rate": 3e-3,
+    "per_device_batch_size": 4,
+    "gradient_accumulation_steps": 1,
+    "max_steps": 12,
+    "save_steps": 4,
+    "save_total_limit": None,
+    "warmup_ratio": 0.0,
+    "lr_scheduler": "constant",
+    "beta": 1.0,
+    "lora_r": 8,
+}
+TINY_OPTIONS = {"max_new_tokens": 16, "num_beams": 2, "eval_limit": 20, "feedback_limit": 8}
+DEFAULT_OPTIONS = {
+    "evaluate_base": True,  # score the base model too, for the comparison table
+    "eval_limit": None,  # test-split posts to score (None: all)
+    "feedback_limit": 50,  # posts the model writes new candidates for
+    "num_beams": 3,  # the reference implementation's default
+    "max_new_tokens": 64,
+    "batch_size": 8,
+}
+
+
+def _conf(key: str):
+    return settings.ALTPREF_ROUNDS[key]
+
+
+def heartbeat_seconds() -> float:
+    return float(_conf("HEARTBEAT_S"))
+
+
+def rounds_root() -> Path:
+    return Path(_conf("DIR") or Path(settings.MEDIA_ROOT) / "rounds")
+
+
+def snapshot_folder(snapshot) -> Path:
+    """The folder of a snapshot's files (the one place that knows where snapshots live)."""
+    return Path(settings.MEDIA_ROOT) / snapshot.folder
+
+
+# --- configuration ----------------------------------------------------------------------------
+
+
+def paper_defaults(method: str) -> dict:
+    """The paper's hyper-parameters for a method (ARCHITECTURE.md): lr, effective batch, epochs."""
+    if method == Method.SFT:
+        return {"learning_rate": 2e-5, "gradient_accumulation_steps": 128, "num_epochs": 1.0}
+    if method == Method.DPO:
+        return {"learning_rate": 5e-7, "gradient_accumulation_steps": 64, "num_epochs": 1.0}
+    return {"learning_rate": 5e-7, "gradient_accumulation_steps": 64, "num_epochs": 2.0}
+
+
+def round_config_build(
+    *,
+    method: str,
+    base_model: str,
+    paradigm: str = "both",
+    negative_type: str = "noise",
+    hyperparameters: dict | None = None,
+):
+    """An MCMDPOConfig for a round; bad options raise ApplicationError naming them."""
+    from modeltrain.mcmdpo.config import MCMDPOConfig
+
+    values = paper_defaults(method)
+    if base_model == TINY:
+        values.update(TINY_DEFAULTS)
+    values.update(hyperparameters or {})
+    for key in ("method", "base_model", "paradigm", "negative_image"):
+        if key in values:
+            raise ApplicationError(f'Set "{key}" with its own option, not in the hyper-parameters.')
+    try:
+        return MCMDPOConfig.from_dict(
+            {
+                **values,
+                "method": method,
+                "base_model": base_model,
+                "paradigm": paradigm,
+                "negative_image": negative_type,
+            }
+        )
+    except (TypeError, ValueError) as exc:
+        raise ApplicationError(f"Invalid training options: {exc}") from None
+
+
+def _stored_hyperparameters(config) -> dict:
+    data = config.to_dict()
+    for key in ("method", "base_model", "paradigm", "negative_image"):
+        data.pop(key, None)
+    return data
+
+
+# --- start and cancel ---------------------------------------------------------------------------
+
+
+def round_start(
+    *,
+    user,
+    snapshot_id: int,
+    method: str = Method.MCMDPO,
+    base_model: str = "",
+    from_round_id: int | None = None,
+    paradigm: str = "both",
+    negative_type: str = "noise",
+    hyperparameters: dict | None = None,
+    options: dict | None = None,
+) -> TrainingRound:
+    """Record a round (project admins only) and enqueue it on the gpu queue after commit."""
+    from snapshots.models import Snapshot, SnapshotKind
+
+    snapshot = Snapshot.objects.filter(pk=snapshot_id).first()
+    if snapshot is None:
+        raise NotFound(f"No snapshot {snapshot_id}.")
+    if snapshot.project_id is None:
+        raise ApplicationError("That snapshot belongs to no project.")
+    project = project_get_for_user(user=user, project_id=snapshot.project_id, min_role=Role.ADMIN)
+    if not snapshot.is_done:
+        raise ApplicationError(f"Snapshot {snapshot.pk} is not complete ({snapshot.status}).")
+    if method not in Method.values:
+        raise ApplicationError(f'Unknown method "{method}"; use one of sft, dpo, mcmdpo.')
+    wanted = SnapshotKind.TALT if method == Method.SFT else SnapshotKind.PALT
+    if snapshot.kind not in (wanted, SnapshotKind.PALT):
+        raise ApplicationError(
+            f"{Method(method).label} trains on a {wanted} snapshot; snapshot {snapshot.pk} is "
+            f"{snapshot.kind}."
+        )
+    from_round = None
+    if from_round_id is not None:
+        if base_model:
+            raise ApplicationError("Give either a base model or a previous round, not both.")
+        from_round = TrainingRound.objects.filter(pk=from_round_id, project=project).first()
+        if from_round is None:
+            raise NotFound(f"No round {from_round_id} in this project.")
+        if from_round.status != RoundStatus.DONE or not from_round.checkpoint_path:
+            raise ApplicationError(
+                f"Round {from_round.pk} has no finished checkpoint to start from."
+            )
+    else:
+        base_model = (base_model or _conf("BASE_MODEL") or "").strip()
+        if not base_model:
+            raise ApplicationError("Give a base model (a folder or hub id) or a previous round.")
+        if (
+            base_model != TINY
+            and base_model.startswith(("/", "."))
+            and not Path(base_model).exists()
+        ):
+            raise ApplicationError(f"The base model folder {base_model} does not exist.")
+    tiny = base_model == TINY or (from_round is not None and from_round.base_model == TINY)
+    config = round_config_build(
+        method=method,
+        base_model=TINY if tiny else (base_model or "from-round"),
+        paradigm=paradigm,
+        negative_type=negative_type,
+        hyperparameters=hyperparameters,
+    )
+    merged_options = {**DEFAULT_OPTIONS, **(TINY_OPTIONS if tiny else {}), **(options or {})}
+    unknown = set(merged_options) - set(DEFAULT_OPTIONS)
+    if unknown:
+        raise ApplicationError(f"Unknown round options: {', '.join(sorted(unknown))}.")
+    with transaction.atomic():
+        round_ = TrainingRound.objects.create(
+            project=project,
+            snapshot=snapshot,
+            base_model=base_model if from_round is None else "",
+            from_round=from_round,
+            method=method,
+            paradigm=config.paradigm,
+            negative_type=str(config.negative_image.value),
+            hyperparameters=_stored_hyperparameters(config),
+            options=merged_options,
+            max_attempts=_conf("MAX_ATTEMPTS"),
+            created_by=user,
+        )
+        transaction.on_commit(lambda: _enqueue(round_.pk))
+    return round_
+
+
+def _enqueue(round_id: int) -> None:
+    from celery import uuid
+
+    from .tasks import round_run_task
+
+    task_id = uuid()
+    TrainingRound.objects.filter(pk=round_id, status=RoundStatus.QUEUED).update(task_id=task_id)
+    round_run_task.apply_async(args=[round_id], task_id=task_id)
+
+
+def round_cancel(*, user, round_id: int) -> TrainingRound:
+    """Cancel a round: a queued one at once, a running one between two training steps."""
+    round_ = TrainingRound.objects.filter(pk=round_id).first()
+    if round_ is None:
+        raise NotFound(f"No round {round_id}.")
+    project_get_for_user(user=user, project_id=round_.project_id, min_role=Role.ADMIN)
+    if round_.is_finished:
+        raise ApplicationError(f"Round {round_.pk} is already {round_.status}.", status_code=409)
+    TrainingRound.objects.filter(pk=round_id, status=RoundStatus.QUEUED).update(
+        status=RoundStatus.CANCELLED, cancel_requested=True, finished_at=timezone.now()
+    )
+    TrainingRound.objects.filter(pk=round_id, status__in=ACTIVE_STATUSES).update(
+        cancel_requested=True
+    )
+    round_.refresh_from_db()
+    return round_
+
+
+# --- the worker side ------------------------------------------------------------------------------
+
+
+class RoundBusy(Exception):
+    """Another live worker holds the round (its heartbeat is fresh); try again later."""
+
+
+def _stale_before():
+    return timezone.now() - timedelta(seconds=3 * _conf("HEARTBEAT_S"))
+
+
+def round_claim(*, round_id: int, task_id: str = "") -> TrainingRound | None:
+    """Take the round for this worker, or return None when there is nothing to do.
+
+    One conditional UPDATE: a queued round, or an active one whose worker's heartbeat is stale
+    (that worker died; this is the redelivered message), with attempts left. Raises RoundBusy
+    when a live worker holds it.
+    """
+    now = timezone.now()
+    claimable = Q(status=RoundStatus.QUEUED) | Q(status__in=ACTIVE_STATUSES) & (
+        Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=_stale_before())
+    )
+    taken = (
+        TrainingRound.objects.filter(claimable, pk=round_id, cancel_requested=False)
+        .filter(attempts__lt=F("max_attempts"))
+        .update(
+            status=Case(
+                When(status=RoundStatus.QUEUED, then=Value(RoundStatus.RUNNING)),
+                default=F("status"),
+            ),
+            attempts=F("attempts") + 1,
+            heartbeat_at=now,
+            started_at=Coalesce(F("started_at"), Value(now)),
+            task_id=task_id or F("task_id"),
+        )
+    )
+    if taken:
+        return TrainingRound.objects.get(pk=round_id)
+    round_ = TrainingRound.objects.filter(pk=round_id).first()
+    if round_ is None or round_.is_finished:
+        return None  # a redelivered message for a finished round: nothing to do
+    stale = round_.heartbeat_at is None or round_.heartbeat_at < _stale_before()
+    if round_.status in ACTIVE_STATUSES and not stale:
+        raise RoundBusy(f"round {round_id} is held by a live worker")
+    if round_.cancel_requested:
+        _finish(round_id, RoundStatus.CANCELLED, from_statuses=[round_.status])
+        return None
+    # attempts exhausted: the previous workers died while running this round
+    _finish(
+        round_id,
+        RoundStatus.FAILED,
+        from_statuses=[round_.status],
+        error=(
+            f"The worker running this round stopped without finishing {round_.attempts} times "
+            f"(limit {round_.max_attempts}); giving up. A round that kills its worker usually "
+            "runs out of GPU or host memory: lower the batch size or sequence lengths and start "
+            "a new round."
+        ),
+    )
+    return None
+
+
+def _finish(round_id: int, status: str, *, from_statuses, **fields) -> int:
+    return TrainingRound.objects.filter(pk=round_id, status__in=from_statuses).update(
+        status=status, finished_at=timezone.now(), **fields
+    )
+
+
+def _advance(round_id: int, from_status: str, to_status: str, **fields) -> bool:
+    return bool(
+        TrainingRound.objects.filter(pk=round_id, status=from_status).update(
+            status=to_status, heartbeat_at=timezone.now(), **fields
+        )
+    )
+
+
+class _Heartbeat:
+    """Touches heartbeat_at from a background thread while the round's worker is alive."""
+
+    def __init__(self, round_id: int):
+        self.round_id = round_id
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True, name=f"round-{round_id}-hb")
+
+    def _run(self):
+        try:
+            while not self.stop.wait(_conf("HEARTBEAT_S")):
+                TrainingRound.objects.filter(pk=self.round_id, status__in=ACTIVE_STATUSES).update(
+                    heartbeat_at=timezone.now()
+                )
+        finally:
+            connection.close()  # this thread's own connection
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+
+def _cancel_requested(round_id: int) -> bool:
+    return TrainingRound.objects.filter(pk=round_id, cancel_requested=True).exists()
+
+
+def round_run(*, round_id: int, task_id: str = "") -> str:
+    """Run (or resume) a round to the end; returns the final status, or "skipped"."""
+    round_ = round_claim(round_id=round_id, task_id=task_id)
+    if round_ is None:
+        return "skipped"
+    with _Heartbeat(round_id):
+        try:
+            return _run_phases(round_)
+        except Exception as exc:  # noqa: BLE001 - any failure ends up on the round's page
+            log.exception("round %s failed", round_id)
+            tail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            _finish(round_id, RoundStatus.FAILED, from_statuses=ACTIVE_STATUSES, error=tail[-4000:])
+            return RoundStatus.FAILED
+
+
+def _run_phases(round_: TrainingRound) -> str:
+    rid = round_.pk
+    if round_.status == RoundStatus.RUNNING:
+        final = _train(round_)
+        if final is None or _cancel_requested(rid):
+            _finish(rid, RoundStatus.CANCELLED, from_statuses=ACTIVE_STATUSES)
+            return RoundStatus.CANCELLED
+        _advance(rid, RoundStatus.RUNNING, RoundStatus.EVALUATING, checkpoint_path=str(final))
+        round_.refresh_from_db()
+    if round_.status == RoundStatus.EVALUATING:
+        if _cancel_requested(rid):
+            _finish(rid, RoundStatus.CANCELLED, from_statuses=ACTIVE_STATUSES)
+            return RoundStatus.CANCELLED
+        _evaluate(round_)
+        _advance(rid, RoundStatus.EVALUATING, RoundStatus.GENERATING)
+        round_.refresh_from_db()
+    if round_.status == RoundStatus.GENERATING:
+        if _cancel_requested(rid):
+            _finish(rid, RoundStatus.CANCELLED, from_statuses=ACTIVE_STATUSES)
+            return RoundStatus.CANCELLED
+        _feed_back(round_)
+        _finish(rid, RoundStatus.DONE, from_statuses=[RoundStatus.GENERATING])
+    round_.refresh_from_db()
+    return round_.status
+
+
+# --- training -----------------------------------------------------------------------------------
+
+
+def _output_dir(round_: TrainingRound) -> Path:
+    return Path(round_.output_dir) if round_.output_dir else rounds_root() / f"round-{round_.pk}"
+
+
+def _resolve_base(round_: TrainingRound) -> str:
+    """A folder or hub id the ML library can load: tiny → built once; from-round → its model."""
+    if round_.from_round_id:
+        previous = Path(round_.from_round.checkpoint_path)
+        if (previous / "adapter_config.json").exists():
+            return str(_merged_copy(previous, _output_dir(round_) / "base-merged"))
+        return str(previous)
+    if round_.base_model == TINY:
+        return str(tiny_base_for_project(project_id=round_.project_id))
+    return round_.base_model
+
+
+def _publish_dir(build, target: Path) -> Path:
+    """Build a folder next to `target` and rename it into place, so readers never see half of it."""
+    if (target / "config.json").exists():
+        return target
+    staging = target.with_name(f".{target.name}.tmp-{time.monotonic_ns()}")
+    build(staging)
+    try:
+        staging.rename(target)
+    except OSError:  # another worker published it first
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _merged_copy(adapter_folder: Path, target: Path) -> Path:
+    def build(staging: Path):
+        from modeltrain.mcmdpo.generate import load_trained
+
+        model, processor = load_trained(adapter_folder)
+        model.save_pretrained(staging)
+        processor.save_pretrained(staging)
+
+    return _publish_dir(build, target)
+
+
+def tiny_base_for_project(*, project_id: int) -> Path:
+    """A tiny LLaVA whose tokenizer knows the project's words (CPU demos, tests), built once."""
+    from modeltrain.mcmdpo.synthetic import vocabulary
+
+    texts = list(vocabulary())
+    texts += list(Post.objects.filter(project_id=project_id).values_list("context", flat=True))
+    texts += list(
+        AltText.objects.filter(post__project_id=project_id)
+        .exclude(origin=AltTextOrigin.MODEL)
+        .values_list("text", flat=True)
+    )
+    digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:12]
+
+    def build(staging: Path):
+        from modeltrain.mcmdpo.tiny import save_tiny_llava
+
+        save_tiny_llava(staging, texts, seed=0)
+
+    return _publish_dir(build, rounds_root() / f"tiny-base-p{project_id}-{digest}")
+
+
+def _train(round_: TrainingRound) -> Path | None:
+    """Run (or resume) training; the published final folder, or None when cancelled."""
+    from modeltrain.mcmdpo.config import MCMDPOConfig
+    from modeltrain.mcmdpo.run import run_training
+
+    rid = round_.pk
+    out = _output_dir(round_)
+    out.mkdir(parents=True, exist_ok=True)
+    if not round_.output_dir:
+        TrainingRound.objects.filter(pk=rid).update(output_dir=str(out))
+    config = MCMDPOConfig.from_dict(
+        {
+            **round_.hyperparameters,
+            "method": round_.method,
+            "base_model": _resolve_base(round_),
+            "paradigm": round_.paradigm,
+            "negative_image": round_.negative_type,
+        }
+    )
+    (out / "round.json").write_text(
+        json.dumps({"round": rid, "config": config.to_dict()}, indent=1)
+    )
+    every = max(1, _conf("PROGRESS_EVERY"))
+    history = [h for h in round_.history if isinstance(h, dict)]
+    state = {"written": 0.0, "last_check": 0.0, "cancel": False}
+
+    def on_progress(entry: dict) -> None:
+        point = {
+            "step": entry["step"],
+            "loss": entry.get("loss"),
+            "margins": entry.get("margins") or {},
+        }
+        # A resumed run repeats the steps after its checkpoint: keep one point per step.
+        while history and history[-1]["step"] >= point["step"]:
+            history.pop()
+        history.append(point)
+        if point["step"] % every and point["step"] != entry.get("total"):
+            return
+        TrainingRound.objects.filter(pk=rid, status=RoundStatus.RUNNING).update(
+            step=min(point["step"], entry.get("total") or point["step"]),
+            total_steps=entry.get("total") or 0,
+            loss=point["loss"],
+            margins=point["margins"],
+            history=history,
+            heartbeat_at=timezone.now(),
+        )
+
+    def should_stop() -> bool:
+        # One indexed read per step at most once a second: cheap next to a training step.
+        now = time.monotonic()
+        if now - state["last_check"] >= 1.0:
+            state["last_check"] = now
+            state["cancel"] = _cancel_requested(rid)
+        return state["cancel"]
+
+    result = run_training(config, snapshot_folder(round_.snapshot), out, on_progress, should_stop)
+    TrainingRound.objects.filter(pk=rid).update(
+        step=result.global_step,
+        total_steps=max(result.max_steps, result.global_step),
+        history=history,
+        loss=history[-1]["loss"] if history else None,
+        margins=history[-1]["margins"] if history else {},
+        resumed_from=str(result.resumed_from or ""),
+    )
+    if result.stopped:
+        return None
+    return Path(result.final_dir)
+
+
+# --- evaluation and feedback -------------------------------------------------------------------
+
+
+def _generate(model_dir: str, items: list[tuple[str, str]], options: dict, *, trained: bool):
+    import torch
+
+    from modeltrain.mcmdpo.generate import generate_alt_texts, load_trained
+    from modeltrain.mcmdpo.modeling import load_model_and_processor
+
+    if trained:
+        model, processor = load_trained(model_dir)
+    else:
+        model, processor = load_model_and_processor(model_dir)
+        model.eval()
+    if torch.cuda.is_available():
+        model = model.to("cuda")
+    return generate_alt_texts(
+        model,
+        processor,
+        items,
+        num_beams=int(options.get("num_beams") or 3),
+        max_new_tokens=int(options.get("max_new_tokens") or 64),
+        batch_size=int(options.get("batch_size") or 8),
+    )
+
+
+def _image_path(post: Post) -> str:
+    return str(Path(settings.MEDIA_ROOT) / post.image.file.name)
+
+
+def _score_outputs(round_: TrainingRound, posts, texts, references, *, which: str) -> dict:
+    from modeltrain.scoring import score_records
+
+    records = [
+        {"idx": post.pk, "chosen": ref, "response": text}
+        for post, ref, text in zip(posts, references, texts, strict=True)
+    ]
+    out = _output_dir(round_)
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / f"eval_{which}.jsonl").open("w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return score_records(records).summary
+
+
+def _evaluate(round_: TrainingRound) -> None:
+    """Generate alt-text for the project's test split and score it like the reference scorer."""
+    rows = selectors.eval_posts(
+        project_id=round_.project_id, limit=round_.options.get("eval_limit")
+    )
+    if not rows:
+        TrainingRound.objects.filter(pk=round_.pk).update(scores={}, eval_count=0)
+        return
+    posts = [post for post, _ in rows]
+    refs = [ref for _, ref in rows]
+    items = [(_image_path(p), p.context) for p in posts]
+    texts = _generate(round_.checkpoint_path, items, round_.options, trained=True)
+    with transaction.atomic():
+        for post, ref, text in zip(posts, refs, texts, strict=True):
+            RoundOutput.objects.update_or_create(
+                round=round_,
+                post=post,
+                purpose=RoundOutput.Purpose.EVAL,
+                model="trained",
+                defaults={"text": text, "reference": ref},
+            )
+    scores = _score_outputs(round_, posts, texts, refs, which="trained")
+    base_scores = {}
+    if round_.options.get("evaluate_base", True):
+        base_texts = _generate(_resolve_base(round_), items, round_.options, trained=False)
+        base_scores = _score_outputs(round_, posts, base_texts, refs, which="base")
+    TrainingRound.objects.filter(pk=round_.pk).update(
+        scores=scores, base_scores=base_scores, eval_count=len(posts), heartbeat_at=timezone.now()
+    )
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def _feed_back(round_: TrainingRound) -> None:
+    """The model's alt-text for chosen posts becomes CandidatePairs against each post's best."""
+    posts = selectors.feedback_posts(
+        project_id=round_.project_id, limit=int(round_.options.get("feedback_limit") or 0)
+    )
+    if not posts:
+        return
+    items = [(_image_path(p), p.context) for p in posts]
+    texts = _generate(round_.checkpoint_path, items, round_.options, trained=True)
+    created = 0
+    for post, text in zip(posts, texts, strict=True):
+        created += _candidate_for(round_, post, text.strip())
+    TrainingRound.objects.filter(pk=round_.pk).update(
+        candidates_created=RoundOutput.objects.filter(
+            round=round_, purpose=RoundOutput.Purpose.FEEDBACK, pair__isnull=False
+        ).count()
+    )
+    log.info("round %s: %s new candidate pairs", round_.pk, created)
+
+
+@transaction.atomic
+def _candidate_for(round_: TrainingRound, post: Post, text: str) -> int:
+    """1 when a new pair was created; idempotent for the same round, post and text."""
+    output, _ = RoundOutput.objects.get_or_create(
+        round=round_,
+        post=post,
+        purpose=RoundOutput.Purpose.FEEDBACK,
+        model="trained",
+        defaults={"text": text},
+    )
+    if output.pair_id or not text:
+        return 0
+    existing = AltText.objects.filter(post=post).exclude(
+        origin=AltTextOrigin.MODEL, source_round_id=round_.pk
+    )
+    if any(_norm(t) == _norm(text) for t in existing.values_list("text", flat=True)):
+        return 0  # the model said what is already there: nothing new to compare
+    best = selectors.best_alt_text(post=post)
+    if best is None:
+        return 0
+    sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    alt, _ = AltText.objects.get_or_create(
+        post=post,
+        origin=AltTextOrigin.MODEL,
+        source_round_id=round_.pk,
+        text_sha256=sha,
+        defaults={"text": text},
+    )
+    pair, created = CandidatePair.objects.get_or_create(
+        alt_a=alt,
+        alt_b=best,
+        defaults={"post": post, "source": PairSource.MODEL, "source_round_id": round_.pk},
+    )
+    RoundOutput.objects.filter(pk=output.pk).update(alt_text=alt, pair=pair, text=text)
+    return int(created)

@@ -1,0 +1,115 @@
+"""Pages: a project's training rounds (admins start and cancel them), each with live progress,
+a server-side SVG loss/margin curve, a score comparison table and links to what it produced."""
+
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from annotate.models import Role
+from annotate.selectors import project_get_for_user
+from core.errors import ApplicationError
+
+from . import selectors, services
+from .models import Method
+
+
+def _list_page(request, project, status=200, form=None):
+    from modeltrain.mcmdpo.config import PARADIGMS
+    from modeltrain.mcmdpo.negatives import ImageNegative
+    from snapshots.models import Snapshot
+
+    rounds = list(selectors.round_list_for_project(project_id=project.pk)[:50])
+    for r in rounds:
+        r.rouge_l = r.scores.get("ROUGE-L")  # the key's hyphen cannot be read in a template
+    return render(
+        request,
+        "modeltrain/list.html",
+        {
+            "project": project,
+            "rounds": rounds,
+            "paradigms": list(PARADIGMS),
+            "negatives": [n.value for n in ImageNegative],
+            "snapshots": Snapshot.objects.filter(project=project, status="done"),
+            "done_rounds": selectors.round_list_for_project(project_id=project.pk).filter(
+                status="done"
+            ),
+            "methods": Method.choices,
+            "form": form or {},
+        },
+        status=status,
+    )
+
+
+@require_GET
+@login_required
+def round_list(request, project_id: int):
+    project = project_get_for_user(user=request.user, project_id=project_id, min_role=Role.ADMIN)
+    return _list_page(request, project)
+
+
+@require_POST
+@login_required
+def round_new(request, project_id: int):
+    project = project_get_for_user(user=request.user, project_id=project_id, min_role=Role.ADMIN)
+    data = request.POST
+    try:
+        try:
+            hyper = json.loads(data.get("hyperparameters") or "{}")
+        except ValueError as exc:
+            raise ApplicationError(f"Hyper-parameters must be a JSON object ({exc}).") from None
+        if not isinstance(hyper, dict):
+            raise ApplicationError("Hyper-parameters must be a JSON object.")
+        snapshot_id = int(data.get("snapshot") or 0)
+        from_round = int(data["from_round"]) if data.get("from_round") else None
+        round_ = services.round_start(
+            user=request.user,
+            snapshot_id=snapshot_id,
+            method=data.get("method", ""),
+            base_model="" if from_round else data.get("base_model", "").strip(),
+            from_round_id=from_round,
+            paradigm=data.get("paradigm") or "both",
+            negative_type=data.get("negative_type") or "noise",
+            hyperparameters=hyper,
+        )
+    except (ValueError, ApplicationError) as exc:
+        message = exc.message if isinstance(exc, ApplicationError) else "Choose a snapshot."
+        messages.error(request, message)
+        return _list_page(request, project, status=getattr(exc, "status_code", 400), form=data)
+    messages.success(request, f"Round {round_.pk} queued.")
+    return redirect("rounds:detail", round_id=round_.pk)
+
+
+@require_GET
+@login_required
+@vary_on_headers("HX-Request")
+def round_detail(request, round_id: int):
+    round_ = selectors.round_get_for_user(user=request.user, round_id=round_id, min_role=Role.ADMIN)
+    context = {
+        "r": round_,
+        "project": round_.project,
+        "curve": selectors.round_curve_svg(round_=round_),
+        "comparison": selectors.round_comparison(round_=round_) if round_.scores else [],
+        "previous": selectors.round_previous(round_=round_),
+        "candidates": selectors.round_candidates(round_=round_)[:100],
+    }
+    template = "modeltrain/detail.html"
+    if request.htmx:
+        template += "#status"
+    return render(request, template, context)
+
+
+@require_POST
+@login_required
+def round_cancel_view(request, round_id: int):
+    try:
+        services.round_cancel(user=request.user, round_id=round_id)
+        messages.success(request, f"Round {round_id}: cancel requested.")
+    except ApplicationError as exc:
+        if exc.status_code in (403, 404):
+            raise
+        messages.error(request, exc.message)
+    return redirect("rounds:detail", round_id=round_id)
