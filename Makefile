@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup run test lint format clean
+.PHONY: setup run test lint format clean browser wordnet
 
 setup: $(STAMP)
 
@@ -19,13 +19,21 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
 	@touch $(STAMP)
 
-run: setup
+run: setup wordnet
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	CELERY_TASK_ALWAYS_EAGER=true $(PY) manage.py runserver $(HOST):$(PORT)
 
-test: setup
+test: setup browser wordnet
 	HF_HUB_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+# The e2e tests drive Debian's Chromium; browsers cannot be downloaded (never `playwright install`).
+browser:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
+# METEOR needs WordNet 3.0: Debian's dict files, read in place (never downloaded at run time).
+wordnet:
+	test -f /usr/share/wordnet/data.noun || (apt-get update && apt-get install -y wordnet-base)
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -29,6 +29,13 @@ INSTALLED_APPS = [
     "annotate",
     "preferences",
     "modeltrain",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "snapshots",
+    "api",
+    "preferences.labelers",
+    "preferences.consensus",
 ]
 
 MIDDLEWARE = [
@@ -100,9 +107,32 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "core.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.Pagination",
+    "PAGE_SIZE": 50,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "AltPref API",
+    "DESCRIPTION": "Projects, items, judgements, consensus and TAlt/PAlt snapshots.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and Redoc from drf-spectacular-sidecar's static files, never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "PlatformEnum": "annotate.models.Platform",
+        "SplitEnum": "annotate.models.Split",
+        "ChoiceEnum": "preferences.models.Choice",
+        "JudgementKindEnum": "preferences.models.JudgementKind",
+        "RatingKindEnum": ["human", "adjudication"],
+        "SnapshotKindEnum": "snapshots.models.SnapshotKind",
+    },
 }
 
 # --- Celery -----------------------------------------------------------------------------
@@ -147,4 +177,27 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# --- LLM judge (Gemini, issue 4) ---------------------------------------------------------
+# Without GEMINI_API_KEY the LLM judge is "not configured": pages and commands say so.
+GEMINI_API_KEY = env("GEMINI_API_KEY", default="")
+GEMINI_MODEL = env("GEMINI_MODEL", default="gemini-2.5-flash")
+GEMINI_BASE_URL = env("GEMINI_BASE_URL", default="")  # tests and demos: the fake server
+GEMINI_RPM = env.int("GEMINI_RPM", default=60)
+GEMINI_MAX_RETRIES = env.int("GEMINI_MAX_RETRIES", default=3)
+GEMINI_BUDGET_USD = env("GEMINI_BUDGET_USD", default="5.00")  # per run, USD
+GEMINI_TIMEOUT_S = env.float("GEMINI_TIMEOUT_S", default=60.0)
+GEMINI_RETRY_BASE_DELAY_S = env.float("GEMINI_RETRY_BASE_DELAY_S", default=2.0)
+GEMINI_BATCH_SIZE = env.int("GEMINI_BATCH_SIZE", default=10)
+
+# --- Training rounds (issue 7) -------------------------------------------------------------
+ALTPREF_ROUNDS = {
+    "DIR": env("ALTPREF_ROUNDS_DIR", default=""),  # checkpoints; empty: MEDIA_ROOT/rounds
+    "BASE_MODEL": env("ALTPREF_BASE_MODEL", default="tiny"),  # folder, hub id, or "tiny" (CPU demo)
+    "MAX_ATTEMPTS": env.int("ALTPREF_ROUND_MAX_ATTEMPTS", default=3),  # worker deaths tolerated
+    # A running round's worker touches heartbeat_at this often; a redelivered message takes the
+    # round over only once the heartbeat is 3x this old (the old worker is gone).
+    "HEARTBEAT_S": env.float("ALTPREF_ROUND_HEARTBEAT_S", default=30.0),
+    "PROGRESS_EVERY": env.int("ALTPREF_ROUND_PROGRESS_EVERY", default=5),  # steps between writes
 }

@@ -9,7 +9,14 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("api/", include("api.urls")),
+    path("", include("snapshots.urls")),
     path("", include("annotate.urls")),
+    path("", include("annotate.urls_correct")),
+    path("", include("preferences.urls")),
+    path("", include("preferences.labelers.urls")),
+    path("", include("preferences.consensus.urls")),
+    path("rounds/", include("modeltrain.urls")),
 ]
 
 if settings.DEBUG:

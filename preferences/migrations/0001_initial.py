@@ -23,8 +23,8 @@ class Migration(migrations.Migration):
                 ('known_preference', models.CharField(blank=True, choices=[('A', 'A'), ('B', 'B')], max_length=1, null=True)),
                 ('source_round_id', models.BigIntegerField(blank=True, null=True)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('alt_a', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='pairs_as_a', to='annotate.alttext')),
-                ('alt_b', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='pairs_as_b', to='annotate.alttext')),
+                ('alt_a', models.ForeignKey(on_delete=django.db.models.deletion.RESTRICT, related_name='pairs_as_a', to='annotate.alttext')),
+                ('alt_b', models.ForeignKey(on_delete=django.db.models.deletion.RESTRICT, related_name='pairs_as_b', to='annotate.alttext')),
                 ('post', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='pairs', to='annotate.post')),
             ],
             options={
