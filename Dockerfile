@@ -1,6 +1,9 @@
 # One image for web and default-queue workers (CPU torch: no CUDA in the web tier).
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DJANGO_SETTINGS_MODULE=config.settings
+# WordNet 3.0 for the METEOR scorer comes from Debian, never a run-time download.
+RUN apt-get update && apt-get install -y --no-install-recommends wordnet-base \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY config ./config

@@ -8,6 +8,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from core.db import in_choices
+
 
 class Platform(models.TextChoices):
     TWITTER = "twitter", "Twitter / X"
@@ -30,10 +32,6 @@ class Role(models.TextChoices):
 
 
 ROLE_RANK = {Role.ANNOTATOR: 1, Role.REVIEWER: 2, Role.ADMIN: 3}
-
-
-def _in_choices(field: str, choices: type[models.TextChoices]) -> Q:
-    return Q(**{f"{field}__in": choices.values})
 
 
 class Project(models.Model):
@@ -75,7 +73,7 @@ class Membership(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["project", "user"], name="membership_unique"),
             models.CheckConstraint(
-                condition=_in_choices("role", Role), name="membership_role_valid"
+                condition=in_choices("role", Role), name="membership_role_valid"
             ),
         ]
 
@@ -128,9 +126,9 @@ class Post(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["project", "content_key"], name="post_unique_content"),
             models.CheckConstraint(
-                condition=_in_choices("platform", Platform), name="post_platform_valid"
+                condition=in_choices("platform", Platform), name="post_platform_valid"
             ),
-            models.CheckConstraint(condition=_in_choices("split", Split), name="post_split_valid"),
+            models.CheckConstraint(condition=in_choices("split", Split), name="post_split_valid"),
         ]
         indexes = [models.Index(fields=["project", "split"]), models.Index(fields=["external_id"])]
 
@@ -177,7 +175,7 @@ class AltText(models.Model):
         ordering = ["id"]
         constraints = [
             models.CheckConstraint(
-                condition=_in_choices("origin", AltTextOrigin), name="alttext_origin_valid"
+                condition=in_choices("origin", AltTextOrigin), name="alttext_origin_valid"
             ),
             models.CheckConstraint(
                 condition=~Q(origin__in=CORRECTION_ORIGINS) | Q(parent__isnull=False),

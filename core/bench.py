@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import struct
 import threading
 import time
+import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -39,3 +41,22 @@ def measure(interval: float = 0.02):
         stop.set()
         thread.join()
         result.peak_rss_mb = max(peak, proc.memory_info().rss) / 2**20
+
+
+def tiny_png(n: int) -> bytes:
+    """A valid 4×4 RGB PNG whose pixels encode n, so every image is distinct (fast, no PIL)."""
+    r, g, b = n & 0xFF, (n >> 8) & 0xFF, (n >> 16) & 0xFF
+    raw = b"".join(b"\x00" + bytes((r, g, b)) * 4 for _ in range(4))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", 4, 4, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )

@@ -9,6 +9,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from core.db import in_choices
+
 
 class Method(models.TextChoices):
     SFT = "sft", "SFT"
@@ -32,10 +34,6 @@ ACTIVE_STATUSES = [
     RoundStatus.GENERATING,
 ]
 FINISHED_STATUSES = [RoundStatus.DONE, RoundStatus.FAILED, RoundStatus.CANCELLED]
-
-
-def _in(field: str, choices) -> Q:
-    return Q(**{f"{field}__in": choices.values})
 
 
 class TrainingRound(models.Model):
@@ -90,8 +88,12 @@ class TrainingRound(models.Model):
     class Meta:
         ordering = ["-id"]
         constraints = [
-            models.CheckConstraint(condition=_in("method", Method), name="round_method_valid"),
-            models.CheckConstraint(condition=_in("status", RoundStatus), name="round_status_valid"),
+            models.CheckConstraint(
+                condition=in_choices("method", Method), name="round_method_valid"
+            ),
+            models.CheckConstraint(
+                condition=in_choices("status", RoundStatus), name="round_status_valid"
+            ),
             models.CheckConstraint(
                 condition=~Q(base_model="") | Q(from_round__isnull=False),
                 name="round_has_base",

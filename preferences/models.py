@@ -9,11 +9,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from annotate.models import AltText, Post, Project
-
-
-def _in_choices(field: str, choices: type[models.TextChoices]) -> Q:
-    return Q(**{f"{field}__in": choices.values})
-
+from core.db import in_choices
 
 DEFAULT_FACETS = [
     ("overall", "Overall", "Which alt-text is better overall for this post?"),
@@ -81,10 +77,10 @@ class CandidatePair(models.Model):
             models.CheckConstraint(condition=~Q(alt_a=F("alt_b")), name="pair_distinct_alts"),
             models.UniqueConstraint(fields=["alt_a", "alt_b"], name="pair_unique_alts"),
             models.CheckConstraint(
-                condition=_in_choices("source", PairSource), name="pair_source_valid"
+                condition=in_choices("source", PairSource), name="pair_source_valid"
             ),
             models.CheckConstraint(
-                condition=Q(known_preference__isnull=True) | _in_choices("known_preference", Side),
+                condition=Q(known_preference__isnull=True) | in_choices("known_preference", Side),
                 name="pair_known_preference_valid",
             ),
         ]
@@ -158,13 +154,13 @@ class Judgement(models.Model):
         ordering = ["id"]
         constraints = [
             models.CheckConstraint(
-                condition=_in_choices("choice", Choice), name="judgement_choice_valid"
+                condition=in_choices("choice", Choice), name="judgement_choice_valid"
             ),
             models.CheckConstraint(
-                condition=_in_choices("kind", JudgementKind), name="judgement_kind_valid"
+                condition=in_choices("kind", JudgementKind), name="judgement_kind_valid"
             ),
             models.CheckConstraint(
-                condition=_in_choices("shown_order", ShownOrder), name="judgement_shown_order_valid"
+                condition=in_choices("shown_order", ShownOrder), name="judgement_shown_order_valid"
             ),
             # Exactly one rater, and an LLM rater exactly when the kind says so.
             models.CheckConstraint(
@@ -236,10 +232,10 @@ class Assignment(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["pair", "rater"], name="assignment_unique_rater"),
             models.CheckConstraint(
-                condition=_in_choices("status", AssignmentStatus), name="assignment_status_valid"
+                condition=in_choices("status", AssignmentStatus), name="assignment_status_valid"
             ),
             models.CheckConstraint(
-                condition=_in_choices("shown_order", ShownOrder),
+                condition=in_choices("shown_order", ShownOrder),
                 name="assignment_shown_order_valid",
             ),
         ]
@@ -268,7 +264,7 @@ class QueuePolicy(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=_in_choices("skip_policy", SkipPolicy), name="queuepolicy_skip_valid"
+                condition=in_choices("skip_policy", SkipPolicy), name="queuepolicy_skip_valid"
             ),
         ]
 
@@ -301,7 +297,7 @@ class CorrectionReview(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["alt_text", "rater"], name="correctionreview_unique"),
             models.CheckConstraint(
-                condition=_in_choices("decision", CorrectionDecision),
+                condition=in_choices("decision", CorrectionDecision),
                 name="correctionreview_decision_valid",
             ),
         ]

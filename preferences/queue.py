@@ -23,6 +23,7 @@ from annotate.models import Project
 from annotate.selectors import project_role
 from core.errors import ApplicationError, NotFound
 
+from .consensus.selectors import gold_pair_for_rater, llm_verdicts_visible
 from .models import (
     Assignment,
     AssignmentStatus,
@@ -36,7 +37,6 @@ from .models import (
     ShownOrder,
     SkipPolicy,
 )
-from .consensus.selectors import gold_pair_for_rater, llm_verdicts_visible
 from .services import judgements_record_item
 
 # How many locked-out or just-filled candidates Next tries before giving up for this request.

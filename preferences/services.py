@@ -31,6 +31,36 @@ def facets_create_defaults(*, project: Project) -> list[Facet]:
     return list(project.facets.all())
 
 
+def _judgement_check(
+    *,
+    pair: CandidatePair,
+    user,
+    choices: dict[Facet, str],
+    shown_order: str,
+    seconds_spent: float | None,
+    rationale: str,
+) -> str:
+    """The rules every human judgement write shares; returns the user's role in the project."""
+    project = pair.post.project
+    if any(facet.project_id != project.id for facet in choices):
+        raise ApplicationError("That facet does not belong to this pair's project.")
+    role = project_role(project=project, user=user)
+    if role is None:
+        raise NotFound("No such pair.")
+    for choice in choices.values():
+        if choice not in Choice.values:
+            raise ApplicationError(
+                f'Unknown choice "{choice}"; use one of {", ".join(Choice.values)}.'
+            )
+    if shown_order not in ShownOrder.values:
+        raise ApplicationError(f'Unknown shown order "{shown_order}".')
+    if seconds_spent is not None and not (0 <= seconds_spent < 86_400):
+        raise ApplicationError("seconds_spent must be between 0 and 86400.")
+    if len(rationale) > MAX_RATIONALE_CHARS:
+        raise ApplicationError(f"The rationale is limited to {MAX_RATIONALE_CHARS} characters.")
+    return role
+
+
 def judgement_record(
     *,
     pair: CandidatePair,
@@ -51,24 +81,18 @@ def judgement_record(
     item the user already judged is refused: changing an answer is an explicit undo.
     `choice` refers to the pair as stored (A = alt_a), whatever order was shown.
     """
-    project = pair.post.project
-    if facet.project_id != project.id:
-        raise ApplicationError("That facet does not belong to this pair's project.")
-    role = project_role(project=project, user=user)
-    if role is None:
-        raise NotFound("No such pair.")
-    if kind == JudgementKind.ADJUDICATION and ROLE_RANK[Role(role)] < ROLE_RANK[Role.REVIEWER]:
-        raise PermissionDenied("Only reviewers can adjudicate.")
     if kind not in (JudgementKind.HUMAN, JudgementKind.ADJUDICATION):
         raise ApplicationError("LLM judgements are recorded by the labelers, not here.")
-    if choice not in Choice.values:
-        raise ApplicationError(f'Unknown choice "{choice}"; use one of {", ".join(Choice.values)}.')
-    if shown_order not in ShownOrder.values:
-        raise ApplicationError(f'Unknown shown order "{shown_order}".')
-    if seconds_spent is not None and not (0 <= seconds_spent < 86_400):
-        raise ApplicationError("seconds_spent must be between 0 and 86400.")
-    if len(rationale) > MAX_RATIONALE_CHARS:
-        raise ApplicationError(f"The rationale is limited to {MAX_RATIONALE_CHARS} characters.")
+    role = _judgement_check(
+        pair=pair,
+        user=user,
+        choices={facet: choice},
+        shown_order=shown_order,
+        seconds_spent=seconds_spent,
+        rationale=rationale,
+    )
+    if kind == JudgementKind.ADJUDICATION and ROLE_RANK[Role(role)] < ROLE_RANK[Role.REVIEWER]:
+        raise PermissionDenied("Only reviewers can adjudicate.")
     if len(client_key) > 64:
         raise ApplicationError("client_key is limited to 64 characters.")
 
@@ -121,22 +145,14 @@ def judgements_record_item(
     created=False, and a different answer to an already answered facet is refused (409). It
     costs three queries instead of five per facet, which is what keeps Submit fast.
     """
-    project = pair.post.project
-    if any(facet.project_id != project.id for facet in choices):
-        raise ApplicationError("That facet does not belong to this pair's project.")
-    if project_role(project=project, user=user) is None:
-        raise NotFound("No such pair.")
-    for choice in choices.values():
-        if choice not in Choice.values:
-            raise ApplicationError(
-                f'Unknown choice "{choice}"; use one of {", ".join(Choice.values)}.'
-            )
-    if shown_order not in ShownOrder.values:
-        raise ApplicationError(f'Unknown shown order "{shown_order}".')
-    if seconds_spent is not None and not (0 <= seconds_spent < 86_400):
-        raise ApplicationError("seconds_spent must be between 0 and 86400.")
-    if len(rationale) > MAX_RATIONALE_CHARS:
-        raise ApplicationError(f"The rationale is limited to {MAX_RATIONALE_CHARS} characters.")
+    _judgement_check(
+        pair=pair,
+        user=user,
+        choices=choices,
+        shown_order=shown_order,
+        seconds_spent=seconds_spent,
+        rationale=rationale,
+    )
     existing = {
         j.facet_id: j
         for j in Judgement.objects.filter(

@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import Q
 
 from annotate.models import Project
+from core.db import in_choices
 from core.errors import ApplicationError
 
 
@@ -76,10 +77,10 @@ class Snapshot(models.Model):
         ordering = ["-id"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(kind__in=SnapshotKind.values), name="snapshot_kind_valid"
+                condition=in_choices("kind", SnapshotKind), name="snapshot_kind_valid"
             ),
             models.CheckConstraint(
-                condition=Q(status__in=SnapshotStatus.values), name="snapshot_status_valid"
+                condition=in_choices("status", SnapshotStatus), name="snapshot_status_valid"
             ),
             models.CheckConstraint(
                 condition=Q(progress__lte=100), name="snapshot_progress_lte_100"

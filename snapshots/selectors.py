@@ -1,4 +1,4 @@
-"""Reads for snapshots: which pairs and alt-texts go into an export, the stop-gap consensus, and
+"""Reads for snapshots: which pairs and alt-texts go into an export, their consensus labels, and
 agreement figures. Rows are streamed (iterator() = server-side cursors on PostgreSQL) so a
 paper-scale export never holds the whole table in memory.
 """
@@ -15,6 +15,9 @@ from django.db.models.fields.json import KeyTextTransform
 from annotate.models import AltText, AltTextOrigin, Post, Project
 from annotate.selectors import project_get_for_user
 from core.errors import NotFound
+from preferences.consensus.models import Consensus
+from preferences.consensus.selectors import agreement_for_judgements
+from preferences.consensus.services import consensus_refresh_stale
 from preferences.models import CandidatePair, Choice, Judgement, JudgementKind, PairSource
 
 from .models import Snapshot
@@ -27,9 +30,9 @@ class Label:
     """The consensus answer for one pair and facet."""
 
     label: str  # A, B, tie or both-bad
-    confidence: float  # share of the winning vote among the votes that decided
+    confidence: float  # the blended consensus's probability that the label is right
     votes: int
-    method: str  # adjudication, human-majority, llm-majority
+    method: str  # adjudication, weighted, dawid-skene
 
 
 @dataclass
@@ -60,72 +63,36 @@ class SnapshotFilters:
         }
 
 
-# --- consensus (stop-gap) --------------------------------------------------------------------
-# There is no Consensus model yet: the blending issue (Dawid–Skene over humans and the LLM judge)
-# will replace `consensus_majority` and nothing else. Everything that needs a consensus label
-# (PAlt selection, TAlt's "consensus winner", the API) calls this one function.
+# --- consensus ------------------------------------------------------------------------------
+# Exports read the blended consensus of preferences.consensus (weighted vote or Dawid–Skene,
+# adjudication wins), the same labels the dashboard shows. `consensus_labels` is the one place
+# that turns those rows into what the export rules need.
+
+_ADJUDICATION = "adjudication"
 
 
-def _majority(choices: list[str]) -> tuple[str, float] | None:
-    counts = Counter(choices).most_common()
-    if len(counts) > 1 and counts[0][1] == counts[1][1]:
-        return None  # a split vote decides nothing
-    return counts[0][0], counts[0][1] / len(choices)
-
-
-def _label_from_votes(votes: list[tuple[str, str]], *, include_llm_only: bool) -> Label | None:
-    """votes: (kind, choice) in judgement order. Adjudication beats humans; humans beat the LLM;
-    LLM-only labels count only when asked for."""
-    adjudications = [c for k, c in votes if k == JudgementKind.ADJUDICATION]
-    if adjudications:
-        # The latest adjudication is the reviewer's final word.
-        return Label(adjudications[-1], 1.0, len(adjudications), "adjudication")
-    for kind, method in (
-        (JudgementKind.HUMAN, "human-majority"),
-        (JudgementKind.LLM, "llm-majority"),
-    ):
-        if kind == JudgementKind.LLM and not include_llm_only:
-            return None
-        choices = [c for k, c in votes if k == kind]
-        if choices:
-            won = _majority(choices)
-            if won is None:
-                return None
-            return Label(won[0], round(won[1], 6), len(choices), method)
-    return None
-
-
-def consensus_majority(
+def consensus_labels(
     *, judgements: QuerySet[Judgement], include_llm_only: bool = False
 ) -> dict[int, dict[str, Label]]:
-    """{pair id: {facet key: Label}} from the given judgements, by majority vote per facet.
+    """{pair id: {facet key: Label}} for the pairs these judgements are on.
 
-    A split vote yields no label. The blending issue replaces this function (see above).
+    Items whose only votes are the LLM's are left out unless `include_llm_only`.
     """
-    rows = judgements.order_by("pair_id", "facet_id", "id").values_list(
-        "pair_id", "facet__key", "kind", "choice"
+    consensus_refresh_stale(judgements=judgements)
+    rows = Consensus.objects.filter(pair_id__in=judgements.values("pair_id")).values_list(
+        "pair_id", "facet__key", "label", "confidence", "method", "counts", "n_judgements"
     )
     result: dict[int, dict[str, Label]] = {}
-    current: tuple[int, str] | None = None
-    votes: list[tuple[str, str]] = []
-
-    def flush():
-        if current is not None:
-            label = _label_from_votes(votes, include_llm_only=include_llm_only)
-            if label is not None:
-                result.setdefault(current[0], {})[current[1]] = label
-
-    for pair_id, facet_key, kind, choice in rows.iterator(chunk_size=CHUNK):
-        if (pair_id, facet_key) != current:
-            flush()
-            current, votes = (pair_id, facet_key), []
-        votes.append((kind, choice))
-    flush()
+    for pair_id, facet_key, label, confidence, method, counts, n in rows.iterator(chunk_size=CHUNK):
+        llm_only = not counts.get(JudgementKind.HUMAN) and not counts.get(_ADJUDICATION)
+        if llm_only and not include_llm_only:
+            continue
+        result.setdefault(pair_id, {})[facet_key] = Label(label, round(confidence, 6), n, method)
     return result
 
 
 def consensus_for_pair(*, pair: CandidatePair, include_llm_only: bool = True) -> dict[str, Label]:
-    return consensus_majority(
+    return consensus_labels(
         judgements=Judgement.objects.filter(pair=pair), include_llm_only=include_llm_only
     ).get(pair.pk, {})
 
@@ -175,7 +142,10 @@ def posts_for_filters(*, filters: SnapshotFilters) -> QuerySet[Post]:
 
 
 def pairs_for_filters(*, filters: SnapshotFilters) -> QuerySet[CandidatePair]:
-    qs = CandidatePair.objects.filter(post__in=posts_for_filters(filters=filters))
+    # Gold pairs check raters; their bad sides are made up and are not training data.
+    qs = CandidatePair.objects.filter(post__in=posts_for_filters(filters=filters)).exclude(
+        source=PairSource.GOLD
+    )
     if not filters.include_imported:
         qs = qs.exclude(source=PairSource.IMPORT, known_preference__isnull=False)
     if not filters.include_corrections:
@@ -229,7 +199,7 @@ def palt_count(*, filters: SnapshotFilters) -> int:
 def palt_rows(*, filters: SnapshotFilters, skipped: Counter | None = None) -> Iterator[PaltRow]:
     """The preference records of a PAlt export, in pair-id order (stable across exports)."""
     pairs = pairs_for_filters(filters=filters)
-    labels = consensus_majority(
+    labels = consensus_labels(
         judgements=Judgement.objects.filter(pair__in=pairs),
         include_llm_only=filters.include_llm_only,
     )
@@ -287,7 +257,7 @@ TIERS = ("reference", "adjudicated", "human-corrected", "consensus-winner", "use
 def _pair_winners(*, filters: SnapshotFilters) -> dict[int, tuple[int, float, int]]:
     """{post id: (tier rank, -confidence, alt id)} of the best pair winner per post."""
     pairs = pairs_for_filters(filters=filters)
-    labels = consensus_majority(
+    labels = consensus_labels(
         judgements=Judgement.objects.filter(pair__in=pairs),
         include_llm_only=filters.include_llm_only,
     )
@@ -408,64 +378,9 @@ def talt_rows(
 
 
 def agreement_by_facet(*, pair_ids_qs: QuerySet) -> dict[str, dict]:
-    """Per facet: judged pairs, pairs with ≥2 human votes, and pairwise human agreement
-    (share of rater pairs that gave the same answer) plus LLM–human majority agreement."""
-    rows = (
-        Judgement.objects.filter(pair__in=pair_ids_qs)
-        .order_by("facet__key", "pair_id", "id")
-        .values_list("facet__key", "pair_id", "kind", "choice")
-    )
-    stats: dict[str, dict] = {}
-    current = None
-    votes: list[tuple[str, str]] = []
-
-    def flush():
-        if current is None:
-            return
-        s = stats.setdefault(
-            current[0],
-            {
-                "pairs": 0,
-                "multi_rated": 0,
-                "agree_pairs": 0,
-                "rater_pairs": 0,
-                "llm_match": 0,
-                "llm_compared": 0,
-            },
-        )
-        s["pairs"] += 1
-        human = [c for k, c in votes if k == JudgementKind.HUMAN]
-        llm = [c for k, c in votes if k == JudgementKind.LLM]
-        if len(human) >= 2:
-            s["multi_rated"] += 1
-            counts = Counter(human)
-            s["agree_pairs"] += sum(n * (n - 1) // 2 for n in counts.values())
-            s["rater_pairs"] += len(human) * (len(human) - 1) // 2
-        if human and llm:
-            h, m = _majority(human), _majority(llm)
-            if h is not None and m is not None:
-                s["llm_compared"] += 1
-                s["llm_match"] += h[0] == m[0]
-
-    for facet_key, pair_id, kind, choice in rows.iterator(chunk_size=CHUNK):
-        if (facet_key, pair_id) != current:
-            flush()
-            current, votes = (facet_key, pair_id), []
-        votes.append((kind, choice))
-    flush()
-    return {
-        key: {
-            "judged_pairs": s["pairs"],
-            "multi_rated_pairs": s["multi_rated"],
-            "human_pairwise_agreement": round(s["agree_pairs"] / s["rater_pairs"], 4)
-            if s["rater_pairs"]
-            else None,
-            "llm_human_agreement": round(s["llm_match"] / s["llm_compared"], 4)
-            if s["llm_compared"]
-            else None,
-        }
-        for key, s in sorted(stats.items())
-    }
+    """Per facet key: the dashboard's agreement figures (percent, Krippendorff's α among humans,
+    Cohen's κ of the LLM against the human majority) over the exported pairs only."""
+    return agreement_for_judgements(judgements=Judgement.objects.filter(pair__in=pair_ids_qs))
 
 
 # --- snapshot reads for pages and the API ----------------------------------------------------

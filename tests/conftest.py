@@ -6,6 +6,9 @@ from pathlib import Path
 import pytest
 from PIL import Image as PILImage
 
+# Browser fixtures (shot, audit, login, Chromium launch args) for every e2e test.
+pytest_plugins = ["tests.browser"]
+
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = (REPO.parent / "shared" / "datasets" / "mcmdpo-sample").resolve()
 
@@ -102,3 +105,27 @@ def pair(post):
     return CandidatePair.objects.create(
         post=post, alt_a=a, alt_b=b, source="import", known_preference="A"
     )
+
+
+@pytest.fixture
+def celery_worker_running():
+    """A real Celery worker thread (celery.contrib.testing) on the app's own configuration,
+    consuming the `celery` and `gpu` queues: through Redis when CELERY_BROKER_URL names it,
+    else the in-memory transport. Use with django_db(transaction=True) so it sees the data."""
+    from celery.contrib.testing.worker import start_worker
+
+    from config.celery import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    try:
+        with start_worker(
+            app,
+            queues=["celery", "gpu"],
+            perform_ping_check=False,
+            pool="solo",
+            shutdown_timeout=30,
+        ):
+            yield
+    finally:
+        app.conf.task_always_eager = eager

@@ -5,28 +5,10 @@ in-memory transport. Either way the task is routed by the app's real configurati
 """
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 
 from config.celery import app
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def worker():
-    eager = app.conf.task_always_eager
-    app.conf.task_always_eager = False
-    try:
-        with start_worker(
-            app,
-            queues=["celery", "gpu"],
-            perform_ping_check=False,
-            pool="solo",
-            shutdown_timeout=30,
-        ):
-            yield
-    finally:
-        app.conf.task_always_eager = eager
 
 
 def test_training_tasks_are_routed_to_the_gpu_queue():
@@ -35,7 +17,7 @@ def test_training_tasks_are_routed_to_the_gpu_queue():
     assert app.amqp.router.route({}, "some.other.task")["queue"].name == "celery"
 
 
-def test_worker_runs_a_gpu_task_against_the_database(worker, project):
+def test_worker_runs_a_gpu_task_against_the_database(celery_worker_running, project):
     from django.db import connection
 
     from modeltrain.tasks import worker_report

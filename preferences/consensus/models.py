@@ -9,11 +9,8 @@ from django.db import models
 from django.db.models import Q
 
 from annotate.models import Project
+from core.db import in_choices
 from preferences.models import CandidatePair, Choice, Facet, LLMLabeler
-
-
-def _in_choices(field: str, choices: type[models.TextChoices]) -> Q:
-    return Q(**{f"{field}__in": choices.values})
 
 
 class Method(models.TextChoices):
@@ -48,7 +45,7 @@ class ConsensusPolicy(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=_in_choices("method", Method) & ~Q(method=Method.ADJUDICATION),
+                condition=in_choices("method", Method) & ~Q(method=Method.ADJUDICATION),
                 name="consensuspolicy_method",
             ),
             models.CheckConstraint(
@@ -88,10 +85,8 @@ class Consensus(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["pair", "facet"], name="consensus_unique"),
-            models.CheckConstraint(condition=_in_choices("label", Choice), name="consensus_label"),
-            models.CheckConstraint(
-                condition=_in_choices("method", Method), name="consensus_method"
-            ),
+            models.CheckConstraint(condition=in_choices("label", Choice), name="consensus_label"),
+            models.CheckConstraint(condition=in_choices("method", Method), name="consensus_method"),
             models.CheckConstraint(
                 condition=Q(confidence__gte=0, confidence__lte=1), name="consensus_confidence"
             ),
@@ -169,7 +164,7 @@ class GoldItem(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=_in_choices("kind", GoldKind), name="golditem_kind"),
+            models.CheckConstraint(condition=in_choices("kind", GoldKind), name="golditem_kind"),
         ]
 
     def __str__(self) -> str:

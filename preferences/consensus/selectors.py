@@ -38,19 +38,61 @@ def _majority(labels: list[str]) -> str | None:
     return top[0][0]
 
 
-def agreement_by_facet(*, project: Project) -> list[dict]:
-    """Per facet: percent agreement among humans, κ (LLM vs human majority), α (humans).
+def _facet_agreement(human: dict[int, list[str]], llm: dict[int, list[str]]) -> dict:
+    """Agreement figures of one facet from {pair id: labels} of humans and of the LLM.
 
     κ compares, item by item, the LLM's label with the humans' strict-majority label (items
     without one are left out); with several LLM labelers each is compared and pooled.
     """
-    rows = Judgement.objects.filter(
-        pair__post__project=project, kind__in=[JudgementKind.HUMAN, JudgementKind.LLM]
-    ).values_list("facet_id", "pair_id", "kind", "choice")
-    human: dict[int, dict[int, list[str]]] = defaultdict(lambda: defaultdict(list))
-    llm: dict[int, dict[int, list[str]]] = defaultdict(lambda: defaultdict(list))
-    for facet_id, pair_id, kind, choice in rows:
-        (human if kind == JudgementKind.HUMAN else llm)[facet_id][pair_id].append(choice)
+    units = list(human.values())
+    percent, compared = metrics.percent_agreement(units)
+    alpha = metrics.krippendorff_alpha_nominal(units)
+    kappa_pairs = []
+    for pair_id, llm_labels in llm.items():
+        majority = _majority(human.get(pair_id, []))
+        if majority is not None:
+            kappa_pairs.extend((label, majority) for label in llm_labels)
+    kappa = metrics.cohen_kappa(kappa_pairs)
+    return {
+        "judged_pairs": len(set(human) | set(llm)),
+        "human_items": sum(1 for u in units if len(u) >= 2),
+        "percent": None if percent is None else round(100 * percent, 1),
+        "compared": compared,
+        "alpha": None if alpha is None else round(alpha, 3),
+        "kappa": None if kappa is None else round(kappa, 3),
+        "kappa_items": len(kappa_pairs),
+        "llm_agrees": (
+            round(100 * sum(a == b for a, b in kappa_pairs) / len(kappa_pairs), 1)
+            if kappa_pairs
+            else None
+        ),
+    }
+
+
+def _votes_by_facet(judgements: QuerySet[Judgement], key: str) -> tuple[dict, dict]:
+    rows = judgements.filter(kind__in=[JudgementKind.HUMAN, JudgementKind.LLM]).values_list(
+        key, "pair_id", "kind", "choice"
+    )
+    human: dict = defaultdict(lambda: defaultdict(list))
+    llm: dict = defaultdict(lambda: defaultdict(list))
+    for facet, pair_id, kind, choice in rows.iterator(chunk_size=5000):
+        (human if kind == JudgementKind.HUMAN else llm)[facet][pair_id].append(choice)
+    return human, llm
+
+
+def agreement_for_judgements(*, judgements: QuerySet[Judgement]) -> dict[str, dict]:
+    """{facet key: agreement figures} over any set of judgements (e.g. a snapshot's pairs)."""
+    human, llm = _votes_by_facet(judgements, "facet__key")
+    return {
+        key: _facet_agreement(human.get(key, {}), llm.get(key, {}))
+        for key in sorted(set(human) | set(llm))
+    }
+
+
+def agreement_by_facet(*, project: Project) -> list[dict]:
+    """Per facet of the project: percent agreement among humans, κ (LLM vs human majority),
+    α (humans), with the consensus and flagged counts for the dashboard."""
+    human, llm = _votes_by_facet(Judgement.objects.filter(pair__post__project=project), "facet_id")
     consensus = Counter(
         Consensus.objects.filter(facet__project=project).values_list("facet_id", flat=True)
     )
@@ -59,36 +101,15 @@ def agreement_by_facet(*, project: Project) -> list[dict]:
             "facet_id", flat=True
         )
     )
-    out = []
-    for facet in Facet.objects.filter(project=project):
-        units = list(human[facet.id].values())
-        percent, compared = metrics.percent_agreement(units)
-        alpha = metrics.krippendorff_alpha_nominal(units)
-        kappa_pairs = []
-        for pair_id, llm_labels in llm[facet.id].items():
-            majority = _majority(human[facet.id].get(pair_id, []))
-            if majority is not None:
-                kappa_pairs.extend((label, majority) for label in llm_labels)
-        kappa = metrics.cohen_kappa(kappa_pairs)
-        out.append(
-            {
-                "facet": facet,
-                "human_items": sum(1 for u in units if len(u) >= 2),
-                "percent": None if percent is None else round(100 * percent, 1),
-                "compared": compared,
-                "alpha": None if alpha is None else round(alpha, 3),
-                "kappa": None if kappa is None else round(kappa, 3),
-                "kappa_items": len(kappa_pairs),
-                "llm_agrees": (
-                    round(100 * sum(a == b for a, b in kappa_pairs) / len(kappa_pairs), 1)
-                    if kappa_pairs
-                    else None
-                ),
-                "consensus": consensus[facet.id],
-                "flagged": flagged[facet.id],
-            }
-        )
-    return out
+    return [
+        {
+            "facet": facet,
+            **_facet_agreement(human.get(facet.id, {}), llm.get(facet.id, {})),
+            "consensus": consensus[facet.id],
+            "flagged": flagged[facet.id],
+        }
+        for facet in Facet.objects.filter(project=project)
+    ]
 
 
 def rater_reliability_list(*, project: Project) -> list[dict]:

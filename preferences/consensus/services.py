@@ -12,7 +12,7 @@ from pathlib import PurePosixPath
 
 import numpy as np
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
 from annotate.models import AltText, AltTextOrigin, Project
@@ -109,6 +109,13 @@ def _reliabilities(*, project_id: int, judgements: list[Judgement]) -> dict:
     )
     return {
         (("user", r.rater_user_id) if r.rater_user_id else ("llm", r.rater_llm_id)): r for r in rows
+    }
+
+
+def _project_reliabilities(project_id: int) -> dict:
+    return {
+        (("user", r.rater_user_id) if r.rater_user_id else ("llm", r.rater_llm_id)): r
+        for r in RaterReliability.objects.filter(project_id=project_id)
     }
 
 
@@ -247,6 +254,59 @@ def consensus_update_for(*, pair: CandidatePair, facet: Facet) -> Consensus | No
     return row
 
 
+def consensus_refresh_stale(*, judgements: QuerySet[Judgement]) -> int:
+    """Bring the consensus of every item these judgements touch up to date; return how many
+    items were rebuilt.
+
+    Judgement writes update their item after commit, so this is normally a no-op; it catches
+    items written without signals (bulk inserts, imports) or whose update failed, so readers
+    such as snapshot exports always see the consensus of the judgements as they stand.
+    """
+    latest = judgements.order_by().values("pair_id", "facet_id").annotate(last=Max("created_at"))
+    updated = {
+        (pair_id, facet_id): at
+        for pair_id, facet_id, at in Consensus.objects.filter(
+            pair_id__in=judgements.values("pair_id")
+        ).values_list("pair_id", "facet_id", "updated_at")
+    }
+    stale = [
+        (row["pair_id"], row["facet_id"])
+        for row in latest.iterator(chunk_size=5000)
+        if (at := updated.get((row["pair_id"], row["facet_id"]))) is None or at < row["last"]
+    ]
+    if not stale:
+        return 0
+    by_item: dict[tuple[int, int], list[Judgement]] = defaultdict(list)
+    wanted = set(stale)
+    pair_ids = {pair_id for pair_id, _ in stale}
+    for j in (
+        Judgement.objects.filter(pair_id__in=pair_ids)
+        .select_related("llm_verdict", "facet")
+        .order_by("id")
+        .iterator(chunk_size=5000)
+    ):
+        if (j.pair_id, j.facet_id) in wanted:
+            by_item[(j.pair_id, j.facet_id)].append(j)
+    now = timezone.now()
+    rows = []
+    contexts: dict[int, tuple[ConsensusPolicy, dict]] = {}
+    for (pair_id, facet_id), items in by_item.items():
+        project_id = items[0].facet.project_id
+        if project_id not in contexts:
+            contexts[project_id] = (_policy_read(project_id), _project_reliabilities(project_id))
+        policy, rels = contexts[project_id]
+        rows.append(
+            Consensus(
+                pair_id=pair_id,
+                facet_id=facet_id,
+                updated_at=now,
+                **_consensus_values(items, policy=policy, rels=rels),
+            )
+        )
+    _upsert(rows)
+    return len(rows)
+
+
 def consensus_recompute(*, project: Project) -> int:
     """Rebuild every consensus of a project (after a refit or a policy change).
 
@@ -261,10 +321,7 @@ def consensus_recompute(*, project: Project) -> int:
     ):
         by_item[(j.pair_id, j.facet_id)].append(j)
     policy = _policy_read(project.pk)
-    rels = {
-        (("user", r.rater_user_id) if r.rater_user_id else ("llm", r.rater_llm_id)): r
-        for r in RaterReliability.objects.filter(project=project)
-    }
+    rels = _project_reliabilities(project.pk)
     now = timezone.now()
     rows = [
         Consensus(

@@ -11,11 +11,8 @@ from django.db import models
 from django.db.models import Q
 
 from annotate.models import AltText, Project
+from core.db import in_choices
 from preferences.models import CandidatePair, Choice, Facet, Judgement, LLMLabeler
-
-
-def _in_choices(field: str, choices: type[models.TextChoices]) -> Q:
-    return Q(**{f"{field}__in": choices.values})
 
 
 class LabelTask(models.TextChoices):
@@ -71,9 +68,9 @@ class LabelRun(models.Model):
     class Meta:
         ordering = ["-id"]
         constraints = [
-            models.CheckConstraint(condition=_in_choices("task", LabelTask), name="labelrun_task"),
+            models.CheckConstraint(condition=in_choices("task", LabelTask), name="labelrun_task"),
             models.CheckConstraint(
-                condition=_in_choices("status", RunStatus), name="labelrun_status"
+                condition=in_choices("status", RunStatus), name="labelrun_status"
             ),
             models.CheckConstraint(condition=Q(budget_usd__gte=0), name="labelrun_budget_gte_0"),
             models.CheckConstraint(condition=Q(batch_size__gte=1), name="labelrun_batch_gte_1"),
@@ -125,9 +122,9 @@ class LLMCall(models.Model):
     class Meta:
         ordering = ["-id"]
         constraints = [
-            models.CheckConstraint(condition=_in_choices("task", LabelTask), name="llmcall_task"),
+            models.CheckConstraint(condition=in_choices("task", LabelTask), name="llmcall_task"),
             models.CheckConstraint(
-                condition=_in_choices("status", CallStatus), name="llmcall_status"
+                condition=in_choices("status", CallStatus), name="llmcall_status"
             ),
             models.CheckConstraint(
                 condition=Q(status=CallStatus.OK) | ~Q(error=""), name="llmcall_failed_has_error"

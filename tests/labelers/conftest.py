@@ -9,7 +9,6 @@ from django.core.files.base import ContentFile
 from preferences.labelers.fake_gemini import FakeGemini
 
 # The browser fixtures (Debian Chromium, login, screenshots, axe) for test_e2e_dashboard.py.
-from tests.e2e.conftest import audit, browser_type_launch_args, login, shot  # noqa: F401
 
 
 @pytest.fixture

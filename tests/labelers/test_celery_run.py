@@ -3,31 +3,19 @@
 import time
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 
 from config.celery import app
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def worker():
-    eager = app.conf.task_always_eager
-    app.conf.task_always_eager = False
-    try:
-        with start_worker(
-            app, queues=["celery"], perform_ping_check=False, pool="solo", shutdown_timeout=30
-        ):
-            yield
-    finally:
-        app.conf.task_always_eager = eager
-
-
 def test_run_is_routed_to_the_default_queue():
     assert app.amqp.router.route({}, "labelers.label_run_batch")["queue"].name == "celery"
 
 
-def test_a_run_started_like_the_dashboard_does_finishes_on_a_worker(gemini_on, corpus, worker):
+def test_a_run_started_like_the_dashboard_does_finishes_on_a_worker(
+    gemini_on, corpus, celery_worker_running
+):
     from preferences.labelers.models import LabelRun
     from preferences.labelers.services import label_run_start
     from preferences.models import Judgement

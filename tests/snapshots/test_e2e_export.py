@@ -5,13 +5,12 @@ import json
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import audit, browser_type_launch_args, login, shot  # noqa: F401
-from tests.snapshots.test_snapshot_rows import worker  # noqa: F401
-
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-def test_admin_exports_and_downloads_palt(labelled, worker, login, live_server, page, shot, audit):  # noqa: F811
+def test_admin_exports_and_downloads_palt(
+    labelled, celery_worker_running, login, live_server, page, shot, audit
+):
     login(page, "boss")
     page.goto(f"{live_server.url}/projects/{labelled.project.pk}/snapshots/")
     expect(page.get_by_role("heading", name="New snapshot")).to_be_visible()

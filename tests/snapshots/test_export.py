@@ -7,6 +7,7 @@ import pytest
 from PIL import Image as PILImage
 
 from annotate.importers.prompts import question_for_context
+from preferences.consensus.models import Consensus
 
 SAMPLE_KEYS = ["ds_name", "image", "origin_dataset", "origin_split", "idx", "image_path", "text"]
 
@@ -50,7 +51,8 @@ def test_palt_is_read_by_the_reference_trainer(labelled, export, sample_files):
     # Selection: 20 imported + 1 correction + majority A + adjudicated B; ties, both-bad, split
     # votes and LLM-only labels stay out.
     assert len(rows) == 23 == manifest["counts"]["records"]
-    assert manifest["counts"]["skipped"] == {"both-bad": 1, "tie": 1, "unlabelled": 2}
+    # The blended consensus calls a 1–1 split between A and B a tie; LLM-only is unlabelled.
+    assert manifest["counts"]["skipped"] == {"both-bad": 1, "tie": 2, "unlabelled": 1}
     by_chosen = {r["chosen"]: r for r in rows}
     assert "model says majority A" in by_chosen
     assert by_chosen["model says adjudicated B"]["rejected"] == "model says adjudicated A"
@@ -77,8 +79,16 @@ def test_palt_is_read_by_the_reference_trainer(labelled, export, sample_files):
 def test_filters_llm_only_confidence_and_sources(labelled, export):
     _, with_llm = export(project=labelled.project, include_llm_only=True)
     assert with_llm["counts"]["records"] == 24
-    _, confident = export(project=labelled.project, min_confidence=0.7)
-    assert confident["counts"]["skipped"]["low-confidence"] == 1  # 2 of 3 votes is 0.67
+    # Confidence is the blended consensus's (preferences.consensus): 3 humans A, A, B and the
+    # LLM's A give A with a probability below 1; the threshold cuts exactly there.
+    confidence = Consensus.objects.get(
+        pair=labelled.pairs["majority_a"], facet__key="overall"
+    ).confidence
+    assert 0.5 < confidence < 1
+    _, confident = export(project=labelled.project, min_confidence=confidence + 1e-4)
+    assert confident["counts"]["skipped"]["low-confidence"] == 1
+    _, lenient = export(project=labelled.project, min_confidence=confidence - 1e-4)
+    assert "low-confidence" not in lenient["counts"]["skipped"]
     _, judged_only = export(project=labelled.project, include_imported=False)
     assert judged_only["counts"]["records"] == 3
     _, twitter = export(project=labelled.project, platforms=["twitter"])
@@ -92,11 +102,12 @@ def test_jsonl_and_parquet_carry_trl_columns_and_facet_labels(labelled, export):
     lines = [json.loads(x) for x in (folder / "palt.jsonl").read_text().splitlines()]
     assert len(lines) == 23
     majority = next(r for r in lines if r["pair_id"] == labelled.pairs["majority_a"].pk)
+    consensus = Consensus.objects.get(pair=labelled.pairs["majority_a"], facet__key="overall")
     assert majority["labels"]["overall"] == {
         "label": "A",
-        "confidence": 0.666667,
-        "votes": 3,
-        "method": "human-majority",
+        "confidence": round(consensus.confidence, 6),
+        "votes": 4,  # three humans and the LLM
+        "method": "weighted",
     }
     assert majority["prompt"][0]["content"][0]["type"] == "image"
     assert majority["chosen"][0]["content"][0]["text"] == "model says majority A"

@@ -80,25 +80,8 @@ def test_non_admin_cannot_create(labelled):
         )
 
 
-@pytest.fixture
-def worker():
-    from celery.contrib.testing.worker import start_worker
-
-    from config.celery import app
-
-    eager = app.conf.task_always_eager
-    app.conf.task_always_eager = False
-    try:
-        with start_worker(
-            app, queues=["celery"], perform_ping_check=False, pool="solo", shutdown_timeout=30
-        ):
-            yield
-    finally:
-        app.conf.task_always_eager = eager
-
-
 @pytest.mark.django_db(transaction=True)
-def test_snapshot_runs_on_a_real_worker_after_commit(labelled, worker):
+def test_snapshot_runs_on_a_real_worker_after_commit(labelled, celery_worker_running):
     snapshot = _create(labelled)
     assert snapshot.task_id  # set when the task was enqueued, after the row committed
     deadline = time.monotonic() + 60

@@ -17,8 +17,12 @@ pytestmark = pytest.mark.django_db
 def _gold_pair(pair):
     from annotate.models import AltText
 
-    bad = AltText.objects.create(post=pair.post, text="image of IMG_0001.jpg", text_sha256="g", origin="imported-rejected")
-    return CandidatePair.objects.create(post=pair.post, alt_a=pair.alt_a, alt_b=bad, source="gold", known_preference="A")
+    bad = AltText.objects.create(
+        post=pair.post, text="image of IMG_0001.jpg", text_sha256="g", origin="imported-rejected"
+    )
+    return CandidatePair.objects.create(
+        post=pair.post, alt_a=pair.alt_a, alt_b=bad, source="gold", known_preference="A"
+    )
 
 
 def _policy(project, **fields):
@@ -41,7 +45,9 @@ def test_gold_pairs_come_only_through_the_gold_draw(project, pair, member, monke
     _policy(project, gold_rate=0.0)
     first = assignment_next(project=project, user=rater)
     assert first.pair_id == pair.pk  # gold is never picked by the normal selection
-    assignment_submit(assignment_id=first.pk, user=rater, answers={f.key: "A" for f in project.facets.all()})
+    assignment_submit(
+        assignment_id=first.pk, user=rater, answers={f.key: "A" for f in project.facets.all()}
+    )
     assert assignment_next(project=project, user=rater) is None
     _policy(project, gold_rate=0.05)
     monkeypatch.setattr(selectors, "random", SimpleNamespace(Random=_AlwaysDraw))
@@ -60,7 +66,9 @@ def test_blind_first_hides_llm_verdicts_until_allowed(client, project, pair, mem
     page = client.get(reverse("rate:next", args=[project.id])).content.decode()
     assert "Compare two alt-texts" in page and "LLM:" not in page
     assignment = assignment_next(project=project, user=rater)
-    assignment_submit(assignment_id=assignment.pk, user=rater, answers={f.key: "A" for f in project.facets.all()})
+    assignment_submit(
+        assignment_id=assignment.pk, user=rater, answers={f.key: "A" for f in project.facets.all()}
+    )
     assert not Judgement.objects.filter(rater_user=rater, llm_verdict_visible=True).exists()
 
 
@@ -77,6 +85,12 @@ def test_without_blind_first_verdicts_show_and_are_recorded_as_seen(client, proj
     assignment = assignment_next(project=project, user=rater)
     shown_b = "A" if assignment.shown_order == "BA" else "B"  # the LLM's B, as displayed
     assert f"LLM: {shown_b} × 1" in page
-    assignment_submit(assignment_id=assignment.pk, user=rater, answers={f.key: "A" for f in project.facets.all()})
-    assert Judgement.objects.filter(rater_user=rater, kind="human").count() == project.facets.count()
-    assert not Judgement.objects.filter(rater_user=rater, kind="human", llm_verdict_visible=False).exists()
+    assignment_submit(
+        assignment_id=assignment.pk, user=rater, answers={f.key: "A" for f in project.facets.all()}
+    )
+    assert (
+        Judgement.objects.filter(rater_user=rater, kind="human").count() == project.facets.count()
+    )
+    assert not Judgement.objects.filter(
+        rater_user=rater, kind="human", llm_verdict_visible=False
+    ).exists()

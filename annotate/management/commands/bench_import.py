@@ -7,10 +7,8 @@ Run it against PostgreSQL (DATABASE_URL) for the numbers that matter.
 """
 
 import json
-import struct
 import tempfile
 import time
-import zlib
 from pathlib import Path
 
 from django.conf import settings
@@ -20,26 +18,7 @@ from django.db import connection
 from annotate.importers.service import altdata_import
 from annotate.models import Image, Project
 from annotate.services import project_create
-from core.bench import measure
-
-
-def _tiny_png(n: int) -> bytes:
-    """A valid 4×4 RGB PNG whose pixels encode n, so every image is distinct (fast, no PIL)."""
-    r, g, b = n & 0xFF, (n >> 8) & 0xFF, (n >> 16) & 0xFF
-    raw = b"".join(b"\x00" + bytes((r, g, b)) * 4 for _ in range(4))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    header = struct.pack(">IIBBBBB", 4, 4, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
-    )
+from core.bench import measure, tiny_png
 
 
 def _write_inputs(folder: Path, records: int, *, context_tag: str) -> Path:
@@ -51,7 +30,7 @@ def _write_inputs(folder: Path, records: int, *, context_tag: str) -> Path:
             if context_tag == "a":
                 if i % 1000 == 0:
                     sub.mkdir(parents=True, exist_ok=True)
-                (folder / name).write_bytes(_tiny_png(i))
+                (folder / name).write_bytes(tiny_png(i))
             out.write(
                 json.dumps(
                     {

@@ -1,4 +1,5 @@
-"""Real-browser tests: Debian's Chromium driven by pytest-playwright against the live server.
+"""Real-browser fixtures (a pytest plugin loaded by tests/conftest.py): Debian's Chromium
+driven by pytest-playwright against the live server.
 
 Browsers cannot be downloaded here (no `playwright install`): the pip package brings the driver,
 Debian brings /usr/bin/chromium (`make browser` installs it when missing).
@@ -14,7 +15,7 @@ import pytest
 # thread with a running loop unless told it is safe; here it is (test set-up code only).
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--headless",
