@@ -1,6 +1,6 @@
 """Image files: resolve a record's reference, hash it, check it is a real image, store it once.
 
-Storage is content-addressed (images/ab/cd/<sha256>.<ext>) so the same picture used by many
+Storage is content-addressed (images/ab/<sha256>.<ext>) so the same picture used by many
 posts, or imported twice, is one file. Files are written to a temporary name and renamed, so a
 crash never leaves a half-written image where a complete one is expected.
 """
@@ -12,6 +12,7 @@ import hashlib
 import io
 import os
 import stat
+import threading
 import warnings
 from dataclasses import dataclass
 
@@ -109,7 +110,9 @@ def inspect(data: bytes, *, max_pixels: int) -> ImageInfo:
 
 
 def storage_name(digest: str, ext: str) -> str:
-    return f"images/{digest[:2]}/{digest[2:4]}/{digest}.{ext}"
+    # One level of 256 folders: a second level makes a folder per image or two at this scale,
+    # and creating folders costs more than anything else the import does on disk.
+    return f"images/{digest[:2]}/{digest}.{ext}"
 
 
 class Store:
@@ -130,7 +133,8 @@ class Store:
             os.makedirs(folder, exist_ok=True)
             self._dirs.add(folder)
         self._counter += 1
-        tmp = f"{folder}/.incoming-{os.getpid()}-{self._counter}"
+        # Called from several I/O threads: the thread id keeps temporary names apart.
+        tmp = f"{folder}/.incoming-{os.getpid()}-{threading.get_ident()}-{self._counter}"
         try:
             with open(tmp, "xb") as fh:
                 fh.write(data)
