@@ -36,6 +36,13 @@ urlpatterns = [
         views.SnapshotDownloadApi.as_view(),
         name="snapshot-file",
     ),
+    path(
+        "projects/<int:project_id>/rounds/",
+        views.RoundListCreateApi.as_view(),
+        name="rounds",
+    ),
+    path("rounds/<int:round_id>/", views.RoundDetailApi.as_view(), name="round"),
+    path("rounds/<int:round_id>/cancel/", views.RoundCancelApi.as_view(), name="round-cancel"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),

@@ -1,7 +1,7 @@
 """REST API (DRF): what the browser can do, with per-project roles.
 
-Annotators read a project's items and write their own judgements; reviewers also adjudicate and
-see everyone's judgements; admins export snapshots. Non-members get 404 for everything inside a
+Annotators read a project's items and training rounds and write their own judgements; reviewers
+also adjudicate and see everyone's judgements; admins export snapshots and start rounds. Non-members get 404 for everything inside a
 project. Each view validates its input with a nested serializer and calls one selector/service;
 failures are ApplicationErrors, which core.api turns into {"message", "extra"} with a 4xx.
 """
@@ -23,6 +23,10 @@ from rest_framework.views import APIView
 from annotate.models import AltText, AltTextOrigin, Platform, Post, Project, Role, Split
 from annotate.selectors import project_get_for_user, project_list_for_user, project_role
 from core.errors import ApplicationError, NotFound
+from modeltrain.models import Method as RoundMethod
+from modeltrain.models import RoundStatus, TrainingRound
+from modeltrain.selectors import round_get_for_user, round_list_for_project
+from modeltrain.services import round_cancel, round_start
 from preferences.models import (
     CandidatePair,
     Choice,
@@ -463,3 +467,143 @@ class SnapshotDownloadApi(APIView):
         snapshot = _snapshot(request, snapshot_id)
         path = snapshot_file_path(snapshot=snapshot, name=name)
         return FileResponse(path.open("rb"), as_attachment=True, filename=path.name)
+
+
+# --- training rounds -------------------------------------------------------------------------
+# Members read a project's rounds (status, progress, scores); admins start and cancel them.
+# A round is trained by a worker on the `gpu` queue: creating one answers 202 and the client
+# polls the round.
+
+
+class RoundOutput(serializers.ModelSerializer):
+    percent = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = TrainingRound
+        fields = [
+            "id",
+            "project",
+            "snapshot",
+            "method",
+            "base_model",
+            "from_round",
+            "paradigm",
+            "negative_type",
+            "hyperparameters",
+            "options",
+            "status",
+            "step",
+            "total_steps",
+            "percent",
+            "loss",
+            "margins",
+            "attempts",
+            "max_attempts",
+            "cancel_requested",
+            "checkpoint_path",
+            "scores",
+            "base_scores",
+            "eval_count",
+            "candidates_created",
+            "error",
+            "note",
+            "label_run",
+            "task_id",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+
+class RoundDetailOutput(RoundOutput):
+    class Meta(RoundOutput.Meta):
+        fields = [*RoundOutput.Meta.fields, "history"]
+
+
+class RoundFilter(serializers.Serializer):
+    status = serializers.ChoiceField(choices=RoundStatus.choices, required=False)
+
+
+class RoundInput(serializers.Serializer):
+    snapshot = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    method = serializers.ChoiceField(choices=RoundMethod.choices, default=RoundMethod.MCMDPO)
+    base_model = serializers.CharField(
+        required=False, allow_blank=True, max_length=500, default="", trim_whitespace=True
+    )
+    from_round = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_ID, default=None
+    )
+    # Checked by the service against the ML library's lists (not imported here: the web tier
+    # does not load torch).
+    paradigm = serializers.CharField(
+        max_length=20, default="both", help_text="frozen, sft_only, preference_only or both"
+    )
+    negative_type = serializers.CharField(
+        max_length=16, default="noise", help_text="noise, blank, crop, rotate or swap"
+    )
+    hyperparameters = serializers.DictField(required=False, default=dict)
+    options = serializers.DictField(required=False, default=dict)
+
+
+@extend_schema(tags=["rounds"], parameters=[RoundFilter], responses={200: RoundOutput, **ERRORS})
+class RoundListCreateApi(_ProjectListApi):
+    # Admin-only like the rounds pages: rounds expose server paths (checkpoints) and cost.
+    min_role = Role.ADMIN
+    serializer_class = RoundOutput
+    filter_serializer = RoundFilter
+
+    def filtered(self, project, f):
+        qs = round_list_for_project(project_id=project.pk).order_by("-id")
+        if "status" in f:
+            qs = qs.filter(status=f["status"])
+        return qs
+
+    @extend_schema(
+        tags=["rounds"],
+        summary="Start a training round (admins); poll the returned round for its progress",
+        request=RoundInput,
+        responses={202: RoundDetailOutput, **ERRORS},
+    )
+    def post(self, request, project_id: int):
+        project = _project(request, project_id, Role.ADMIN)
+        data = RoundInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        d = data.validated_data
+        round_ = round_start(
+            user=request.user,
+            project_id=project.pk,
+            snapshot_id=d["snapshot"],
+            method=d["method"],
+            base_model=d["base_model"],
+            from_round_id=d["from_round"],
+            paradigm=d["paradigm"],
+            negative_type=d["negative_type"],
+            hyperparameters=d["hyperparameters"],
+            options=d["options"],
+        )
+        return Response(RoundDetailOutput(round_).data, status=status.HTTP_202_ACCEPTED)
+
+
+def _round(request, round_id: int) -> TrainingRound:
+    if round_id > MAX_ID:
+        raise NotFound("No such round.")
+    return round_get_for_user(user=request.user, round_id=round_id, min_role=Role.ADMIN)
+
+
+class RoundDetailApi(APIView):
+    @extend_schema(tags=["rounds"], responses={200: RoundDetailOutput, **ERRORS})
+    def get(self, request, round_id: int):
+        return Response(RoundDetailOutput(_round(request, round_id)).data)
+
+
+class RoundCancelApi(APIView):
+    @extend_schema(
+        tags=["rounds"],
+        summary="Cancel a round (admins): a queued one at once, a running one between steps",
+        request=None,
+        responses={200: RoundDetailOutput, **ERRORS},
+    )
+    def post(self, request, round_id: int):
+        round_ = _round(request, round_id)
+        round_ = round_cancel(user=request.user, round_id=round_.pk)
+        return Response(RoundDetailOutput(round_).data)

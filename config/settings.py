@@ -132,6 +132,8 @@ SPECTACULAR_SETTINGS = {
         "JudgementKindEnum": "preferences.models.JudgementKind",
         "RatingKindEnum": ["human", "adjudication"],
         "SnapshotKindEnum": "snapshots.models.SnapshotKind",
+        "RoundMethodEnum": "modeltrain.models.Method",
+        "RoundStatusEnum": "modeltrain.models.RoundStatus",
     },
 }
 

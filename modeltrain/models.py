@@ -76,6 +76,12 @@ class TrainingRound(models.Model):
     eval_count = models.PositiveIntegerField(default=0)
     candidates_created = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    # Something worth knowing that is not a failure (e.g. why LLM pre-labelling was skipped).
+    note = models.TextField(blank=True)
+    # The LLM judging run over this round's new pairs (options["llm_prelabel"]), if started.
+    label_run = models.ForeignKey(
+        "labelers.LabelRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     task_id = models.CharField(max_length=64, blank=True)
 
     created_by = models.ForeignKey(

@@ -66,7 +66,44 @@ DEFAULT_OPTIONS = {
     "num_beams": 3,  # the reference implementation's default
     "max_new_tokens": 64,
     "batch_size": 8,
+    "llm_prelabel": False,  # after feedback, the LLM judge labels the round's new pairs
 }
+# What each option accepts: (type, lowest, highest, None allowed). Checked when a round is
+# started, so a bad value is a 400 on the form/API instead of a failed round hours later.
+OPTION_RULES = {
+    "evaluate_base": (bool, None, None, False),
+    "eval_limit": (int, 1, 1_000_000, True),  # None: every test-split post
+    "feedback_limit": (int, 0, 100_000, False),
+    "num_beams": (int, 1, 16, False),
+    "max_new_tokens": (int, 1, 2048, False),
+    "batch_size": (int, 1, 1024, False),
+    "llm_prelabel": (bool, None, None, False),
+}
+# Bounds for the hyper-parameters whose nonsense values would only fail inside the trainer.
+HYPER_BOUNDS = {
+    "learning_rate": (0.0, 1.0),
+    "per_device_batch_size": (1, 4096),
+    "gradient_accumulation_steps": (1, 100_000),
+    "num_epochs": (0.0, 1000.0),
+    "max_steps": (-1, 10_000_000),
+    "save_steps": (1, 10_000_000),
+    "save_total_limit": (1, 10_000),
+    "logging_steps": (1, 10_000_000),
+    "lora_r": (1, 4096),
+    "lora_alpha": (1, 65_536),
+    "lora_dropout": (0.0, 1.0),
+    "warmup_ratio": (0.0, 1.0),
+    "beta": (0.0, 1000.0),
+    "weight_decay": (0.0, 10.0),
+    "max_grad_norm": (0.0, 1e6),
+    "max_response_tokens": (1, 65_536),
+    "max_context_chars": (1, 1_000_000),
+    "noise_step": (0, 1000),
+    "seed": (0, 2**32 - 1),
+    "negative_seed": (0, 2**32 - 1),
+}
+HYPER_CHOICES = {"attention": ("auto", "sdpa", "flex")}  # lr_scheduler: transformers' names
+_TYPE_NAMES = {"int": int, "float": float, "bool": bool, "str": str, "None": type(None)}
 
 
 def _conf(key: str):
@@ -116,6 +153,7 @@ def round_config_build(
     for key in ("method", "base_model", "paradigm", "negative_image"):
         if key in values:
             raise ApplicationError(f'Set "{key}" with its own option, not in the hyper-parameters.')
+    _hyperparameters_check(values)
     try:
         return MCMDPOConfig.from_dict(
             {
@@ -128,6 +166,94 @@ def round_config_build(
         )
     except (TypeError, ValueError) as exc:
         raise ApplicationError(f"Invalid training options: {exc}") from None
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _scheduler_names() -> tuple[str, ...]:
+    from transformers import SchedulerType
+
+    return tuple(t.value for t in SchedulerType)
+
+
+def _hyperparameters_check(values: dict) -> None:
+    """Each known hyper-parameter has the type its MCMDPOConfig field declares, within bounds."""
+    import math
+    from dataclasses import fields
+
+    from modeltrain.mcmdpo.config import MCMDPOConfig
+
+    declared = {f.name: str(f.type) for f in fields(MCMDPOConfig)}
+    for key, value in values.items():
+        if key not in declared:
+            continue  # MCMDPOConfig.from_dict names unknown options
+        if key == "weights":
+            if not isinstance(value, dict):
+                raise ApplicationError('"weights" must be an object of loss weights.')
+            continue
+        allowed = {
+            _TYPE_NAMES[t.strip()] for t in declared[key].split("|") if t.strip() in _TYPE_NAMES
+        }
+        if not allowed:
+            continue
+        ok = (
+            (value is None and type(None) in allowed)
+            or (isinstance(value, bool) and bool in allowed)
+            or (_is_number(value) and isinstance(value, int) and allowed & {int, float})
+            or (_is_number(value) and isinstance(value, float) and float in allowed)
+            or (isinstance(value, str) and str in allowed and len(value) <= 500)
+        )
+        if not ok:
+            names = " or ".join(sorted("null" if t is type(None) else t.__name__ for t in allowed))
+            raise ApplicationError(
+                f'Hyper-parameter "{key}" must be {names}, not {json.dumps(value)[:80]}.',
+                extra={"field": "hyperparameters", "key": key},
+            )
+        choices = HYPER_CHOICES.get(key) or (_scheduler_names() if key == "lr_scheduler" else ())
+        if choices and value not in choices:
+            raise ApplicationError(
+                f'Hyper-parameter "{key}" must be one of {", ".join(choices)}.',
+                extra={"field": "hyperparameters", "key": key},
+            )
+        if _is_number(value):
+            if not math.isfinite(value):
+                raise ApplicationError(f'Hyper-parameter "{key}" must be a finite number.')
+            low, high = HYPER_BOUNDS.get(key, (None, None))
+            if low is not None and not (low <= value <= high):
+                raise ApplicationError(
+                    f'Hyper-parameter "{key}" must be between {low} and {high}.',
+                    extra={"field": "hyperparameters", "key": key},
+                )
+
+
+def round_options_check(options: dict) -> dict:
+    """The round options with each value checked against OPTION_RULES (ApplicationError names
+    the first bad one)."""
+    if not isinstance(options, dict):
+        raise ApplicationError("Round options must be a JSON object.")
+    unknown = set(options) - set(OPTION_RULES)
+    if unknown:
+        raise ApplicationError(f"Unknown round options: {', '.join(sorted(unknown))}.")
+    for key, value in options.items():
+        kind, low, high, nullable = OPTION_RULES[key]
+        if value is None and nullable:
+            continue
+        if kind is bool:
+            ok = isinstance(value, bool)
+        else:
+            ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+        if not ok:
+            wanted = (
+                "true or false"
+                if kind is bool
+                else f"a whole number from {low} to {high}" + (" (or null)" if nullable else "")
+            )
+            raise ApplicationError(
+                f'Round option "{key}" must be {wanted}.', extra={"field": "options", "key": key}
+            )
+    return options
 
 
 def _stored_hyperparameters(config) -> dict:
@@ -151,13 +277,18 @@ def round_start(
     negative_type: str = "noise",
     hyperparameters: dict | None = None,
     options: dict | None = None,
+    project_id: int | None = None,
 ) -> TrainingRound:
-    """Record a round (project admins only) and enqueue it on the gpu queue after commit."""
+    """Record a round (project admins only) and enqueue it on the gpu queue after commit.
+
+    project_id, when given, is the project the caller is working in: a snapshot of any other
+    project is "not found" there (the API's per-project routes).
+    """
     from snapshots.models import Snapshot, SnapshotKind
 
     snapshot = Snapshot.objects.filter(pk=snapshot_id).first()
-    if snapshot is None:
-        raise NotFound(f"No snapshot {snapshot_id}.")
+    if snapshot is None or (project_id is not None and snapshot.project_id != project_id):
+        raise NotFound(f"No snapshot {snapshot_id} in this project.")
     if snapshot.project_id is None:
         raise ApplicationError("That snapshot belongs to no project.")
     project = project_get_for_user(user=user, project_id=snapshot.project_id, min_role=Role.ADMIN)
@@ -165,6 +296,8 @@ def round_start(
         raise ApplicationError(f"Snapshot {snapshot.pk} is not complete ({snapshot.status}).")
     if method not in Method.values:
         raise ApplicationError(f'Unknown method "{method}"; use one of sft, dpo, mcmdpo.')
+    if hyperparameters is not None and not isinstance(hyperparameters, dict):
+        raise ApplicationError("Hyper-parameters must be a JSON object.")
     wanted = SnapshotKind.TALT if method == Method.SFT else SnapshotKind.PALT
     if snapshot.kind not in (wanted, SnapshotKind.PALT):
         raise ApplicationError(
@@ -200,10 +333,9 @@ def round_start(
         negative_type=negative_type,
         hyperparameters=hyperparameters,
     )
-    merged_options = {**DEFAULT_OPTIONS, **(TINY_OPTIONS if tiny else {}), **(options or {})}
-    unknown = set(merged_options) - set(DEFAULT_OPTIONS)
-    if unknown:
-        raise ApplicationError(f"Unknown round options: {', '.join(sorted(unknown))}.")
+    merged_options = round_options_check(
+        {**DEFAULT_OPTIONS, **(TINY_OPTIONS if tiny else {}), **round_options_check(options or {})}
+    )
     with transaction.atomic():
         round_ = TrainingRound.objects.create(
             project=project,
@@ -392,6 +524,7 @@ def _run_phases(round_: TrainingRound) -> str:
             _finish(rid, RoundStatus.CANCELLED, from_statuses=ACTIVE_STATUSES)
             return RoundStatus.CANCELLED
         _feed_back(round_)
+        _prelabel(round_)
         _finish(rid, RoundStatus.DONE, from_statuses=[RoundStatus.GENERATING])
     round_.refresh_from_db()
     return round_.status
@@ -665,3 +798,43 @@ def _candidate_for(round_: TrainingRound, post: Post, text: str) -> int:
     )
     RoundOutput.objects.filter(pk=output.pk).update(alt_text=alt, pair=pair, text=text)
     return int(created)
+
+
+def _prelabel(round_: TrainingRound) -> None:
+    """options["llm_prelabel"]: start an LLM judging run over the pairs this round created.
+
+    Optional help for the raters, so it never fails the round: when the judge is not configured
+    (or anything else stops it) the round records a note and finishes normally. The run's
+    batches go to the default queue; the gpu worker does not wait for them.
+    """
+    round_.refresh_from_db(fields=["options", "label_run", "note"])
+    if not round_.options.get("llm_prelabel") or round_.label_run_id:
+        return  # off, or started already by an earlier attempt of this round
+    from preferences.labelers.models import LabelTask
+    from preferences.labelers.services import label_run_start
+
+    if not CandidatePair.objects.filter(source_round_id=round_.pk).exists():
+        note = "LLM pre-labelling: this round created no new pairs to judge."
+        TrainingRound.objects.filter(pk=round_.pk).update(note=note)
+        return
+    try:
+        with transaction.atomic():
+            run = label_run_start(
+                project=round_.project,
+                task=LabelTask.JUDGE,
+                user=round_.created_by,
+                source_round_id=round_.pk,
+            )
+            TrainingRound.objects.filter(pk=round_.pk).update(
+                label_run=run,
+                note=f"LLM pre-labelling: judging run {run.pk} over {run.total} new pairs.",
+            )
+    except ApplicationError as exc:
+        TrainingRound.objects.filter(pk=round_.pk).update(
+            note=f"LLM pre-labelling skipped: {exc.message}"
+        )
+    except Exception as exc:  # noqa: BLE001 - optional step: the trained round stays good
+        log.exception("round %s: LLM pre-labelling could not start", round_.pk)
+        TrainingRound.objects.filter(pk=round_.pk).update(
+            note=f"LLM pre-labelling could not start: {type(exc).__name__}: {exc}"[:2000]
+        )

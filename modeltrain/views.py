@@ -63,6 +63,14 @@ def round_new(request, project_id: int):
             raise ApplicationError(f"Hyper-parameters must be a JSON object ({exc}).") from None
         if not isinstance(hyper, dict):
             raise ApplicationError("Hyper-parameters must be a JSON object.")
+        try:
+            options = json.loads(data.get("options") or "{}")
+        except ValueError as exc:
+            raise ApplicationError(f"Round options must be a JSON object ({exc}).") from None
+        if not isinstance(options, dict):
+            raise ApplicationError("Round options must be a JSON object.")
+        if data.get("llm_prelabel"):
+            options["llm_prelabel"] = True
         snapshot_id = int(data.get("snapshot") or 0)
         from_round = int(data["from_round"]) if data.get("from_round") else None
         round_ = services.round_start(
@@ -74,6 +82,7 @@ def round_new(request, project_id: int):
             paradigm=data.get("paradigm") or "both",
             negative_type=data.get("negative_type") or "noise",
             hyperparameters=hyper,
+            options=options,
         )
     except (ValueError, ApplicationError) as exc:
         message = exc.message if isinstance(exc, ApplicationError) else "Choose a snapshot."

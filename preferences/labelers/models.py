@@ -57,6 +57,9 @@ class LabelRun(models.Model):
     # Items are walked in id order; the cursor is the last id handled, so a redelivered batch
     # task resumes instead of repeating work.
     cursor = models.BigIntegerField(default=0)
+    # Set when a training round asked for its new model pairs to be pre-labelled: the run
+    # then judges only the pairs whose source_round_id is this (None: every pair).
+    source_round_id = models.BigIntegerField(null=True, blank=True)
     message = models.TextField(blank=True)
     started_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL

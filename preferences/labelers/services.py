@@ -359,18 +359,19 @@ def pair_llm_judge(*, pair: CandidatePair, ctx: LabelContext) -> list[Judgement]
 # --- Runs -------------------------------------------------------------------------------
 
 
-def _candidates(*, project: Project, task: str, labeler: LLMLabeler) -> QuerySet:
+def _candidates(
+    *, project: Project, task: str, labeler: LLMLabeler, source_round_id: int | None = None
+) -> QuerySet:
     if task == LabelTask.CORRECT:
         return (
             AltText.objects.filter(post__project=project, origin=AltTextOrigin.USER_WRITTEN)
             .exclude(llm_corrections__labeler=labeler)
             .order_by("id")
         )
-    return (
-        CandidatePair.objects.filter(post__project=project)
-        .exclude(judgements__rater_llm=labeler)
-        .order_by("id")
-    )
+    pairs = CandidatePair.objects.filter(post__project=project)
+    if source_round_id is not None:
+        pairs = pairs.filter(source_round_id=source_round_id)
+    return pairs.exclude(judgements__rater_llm=labeler).order_by("id")
 
 
 def label_run_start(
@@ -383,13 +384,17 @@ def label_run_start(
     batch_size: int | None = None,
     impl: Labeler | None = None,
     enqueue: bool = True,
+    source_round_id: int | None = None,
 ) -> LabelRun:
     """Create a run over the items not yet labelled and enqueue its first batch after commit.
 
     enqueue=False leaves the batches to the caller (llm_label --sync, tests).
+    source_round_id restricts a judge run to the pairs that training round produced.
     """
     if task not in LabelTask.values:
         raise ApplicationError(f'Unknown task "{task}"; use "correct" or "judge".')
+    if source_round_id is not None and task != LabelTask.JUDGE:
+        raise ApplicationError("Only a judge run can be restricted to a round's pairs.")
     cfg = gemini_settings()
     if impl is None and not cfg.api_key:
         raise ApplicationError(NOT_CONFIGURED, status_code=409)
@@ -408,7 +413,9 @@ def label_run_start(
         raise ApplicationError("This project has no active facets to judge.")
     model_id = impl.model_id if impl else cfg.model_id
     labeler = llm_labeler_get_or_create(model_id=model_id, task=task)
-    available = _candidates(project=project, task=task, labeler=labeler).count()
+    available = _candidates(
+        project=project, task=task, labeler=labeler, source_round_id=source_round_id
+    ).count()
     total = min(available, int(limit)) if limit else available
     run = LabelRun.objects.create(
         project=project,
@@ -418,6 +425,7 @@ def label_run_start(
         batch_size=batch,
         budget_usd=budget,
         total=total,
+        source_round_id=source_round_id,
         started_by=user if getattr(user, "is_authenticated", False) else None,
         message="" if total else "Nothing to label: every item already has an LLM label.",
         status=RunStatus.QUEUED if total else RunStatus.DONE,
@@ -458,7 +466,12 @@ def label_run_batch(*, run_id: int, impl: Labeler | None = None) -> LabelRun:
 
     remaining = run.total - (run.done + run.failed + run.skipped)
     items = list(
-        _candidates(project=run.project, task=run.task, labeler=run.labeler)
+        _candidates(
+            project=run.project,
+            task=run.task,
+            labeler=run.labeler,
+            source_round_id=run.source_round_id,
+        )
         .filter(id__gt=run.cursor)
         .select_related("post__image")[: min(run.batch_size, max(remaining, 0))]
     )

@@ -14,6 +14,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
 
+# The fake Gemini server fixtures, for rounds whose new pairs the LLM judge pre-labels.
+from tests.labelers.conftest import fake_gemini, gemini_off, gemini_on  # noqa: E402, F401
+
 
 def add_synthetic_posts(project, *, train: int = 12, test: int = 4, seed: int = 0):
     """Train posts with an imported chosen/rejected pair each, test posts with a reference."""
