@@ -8,6 +8,7 @@ from annotate.models import ROLE_RANK, Project, Role
 from annotate.selectors import project_role
 from core.errors import ApplicationError, NotFound, PermissionDenied
 
+from .consensus.signals import judgements_bulk_created
 from .models import (
     DEFAULT_FACETS,
     CandidatePair,
@@ -39,12 +40,17 @@ def _judgement_check(
     shown_order: str,
     seconds_spent: float | None,
     rationale: str,
+    role: str | None = None,
 ) -> str:
-    """The rules every human judgement write shares; returns the user's role in the project."""
+    """The rules every human judgement write shares; returns the user's role in the project.
+
+    `role` is the user's role when the caller has just read it (saves a query); None reads it.
+    """
     project = pair.post.project
     if any(facet.project_id != project.id for facet in choices):
         raise ApplicationError("That facet does not belong to this pair's project.")
-    role = project_role(project=project, user=user)
+    if role is None:
+        role = project_role(project=project, user=user)
     if role is None:
         raise NotFound("No such pair.")
     for choice in choices.values():
@@ -137,6 +143,11 @@ def judgements_record_item(
     rationale: str = "",
     client_key_prefix: str = "",
     llm_verdict_visible: bool = False,
+    role: str | None = None,
+    existing: list[Judgement] | None = None,
+    policy=None,
+    pair_locked: bool = False,
+    pair_judgements: list[Judgement] | None = None,
 ) -> tuple[list[Judgement], bool]:
     """Record one rater's answers for several facets of one pair at once; return (rows, created).
 
@@ -144,6 +155,13 @@ def judgements_record_item(
     checked, choices validated, a resubmission of the same answers stores nothing and returns
     created=False, and a different answer to an already answered facet is refused (409). It
     costs three queries instead of five per facet, which is what keeps Submit fast.
+
+    A caller that has just read them passes `role` (the user's role in the project), `existing`
+    (the user's human judgements on this pair) and `policy` (the project's ConsensusPolicy) to
+    save their queries. bulk_create sends no post_save, so the consensus of the answered facets
+    is updated here in one batch: after commit, or at once in the same transaction when the
+    caller holds the pair's row lock (`pair_locked`, as assignment_submit does), from
+    `pair_judgements` (every judgement of the pair, read under that lock) when given.
     """
     _judgement_check(
         pair=pair,
@@ -152,12 +170,19 @@ def judgements_record_item(
         shown_order=shown_order,
         seconds_spent=seconds_spent,
         rationale=rationale,
+        role=role,
     )
+    if existing is None:
+        existing = list(
+            Judgement.objects.filter(
+                pair=pair, rater_user=user, kind=JudgementKind.HUMAN, facet__in=list(choices)
+            )
+        )
+    wanted = {facet.id for facet in choices}
     existing = {
         j.facet_id: j
-        for j in Judgement.objects.filter(
-            pair=pair, rater_user=user, kind=JudgementKind.HUMAN, facet__in=list(choices)
-        )
+        for j in existing
+        if j.facet_id in wanted and j.kind == JudgementKind.HUMAN and j.rater_user_id == user.pk
     }
     for facet, choice in choices.items():
         if facet.id in existing and existing[facet.id].choice != choice:
@@ -192,4 +217,12 @@ def judgements_record_item(
             "These answers were changed by another request at the same moment; reload and retry.",
             status_code=409,
         ) from None
+    judgements_bulk_created(
+        judgements=created,
+        pair=pair,
+        project=pair.post.project,
+        policy=policy,
+        pair_locked=pair_locked,
+        pair_judgements=None if pair_judgements is None else [*pair_judgements, *created],
+    )
     return list(existing.values()) + created, True

@@ -28,7 +28,13 @@ from .queue import (
     displayed_to_stored,
     llm_verdicts_for_rater,
 )
-from .selectors import judgement_votes, project_dashboard, rater_progress, review_queue
+from .selectors import (
+    judgement_votes,
+    project_dashboard,
+    project_with_role_for_user,
+    rater_progress,
+    review_queue,
+)
 from .services import judgement_record
 
 CHOICE_ROWS = [
@@ -89,8 +95,15 @@ def _judge_context(request, assignment: Assignment, *, errors=None, answers=None
     facets = list(Facet.objects.filter(project=assignment.project, is_active=True))
     answers = answers or {}
     # Blind-first: LLM verdicts appear only when the project allows it for this rater now,
-    # shown in the sides as displayed (the A/B swap maps both ways).
-    llm = llm_verdicts_for_rater(pair=pair, user=request.user)
+    # shown in the sides as displayed (the A/B swap maps both ways). Next already knows the
+    # policy and, for a pair it has just reserved, the visibility.
+    llm = llm_verdicts_for_rater(
+        pair=pair,
+        user=request.user,
+        project=assignment.project,
+        policy=getattr(assignment, "policy", None),
+        visible=getattr(assignment, "llm_visible", None),
+    )
     shown = {
         key: sorted(
             Counter(
@@ -122,13 +135,13 @@ def _judge_context(request, assignment: Assignment, *, errors=None, answers=None
 @login_required
 def rate_next(request, project_id: int):
     """Next: the rater's live reservation, or a newly reserved pair (idempotent while reserved)."""
-    project = project_get_for_user(user=request.user, project_id=project_id)
+    project, role = project_with_role_for_user(user=request.user, project_id=project_id)
     if (
         not request.session.get(_guidelines_seen_key(project.id))
         and not Assignment.objects.filter(project=project, rater=request.user).exists()
     ):
         return redirect("rate:home", project_id=project.id)
-    assignment = assignment_next(project=project, user=request.user)
+    assignment = assignment_next(project=project, user=request.user, role=role)
     if assignment is None:
         return render(
             request,

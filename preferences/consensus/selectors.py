@@ -24,10 +24,15 @@ from . import metrics
 from .models import Consensus, ConsensusPolicy, RaterReliability
 
 
-def _policy(project: Project) -> ConsensusPolicy:
+def consensus_policy_get(*, project: Project) -> ConsensusPolicy:
+    """The project's policy, or an unsaved default one (read-only use)."""
     return ConsensusPolicy.objects.filter(project=project).first() or ConsensusPolicy(
         project=project
     )
+
+
+def _policy(project: Project) -> ConsensusPolicy:
+    return consensus_policy_get(project=project)
 
 
 def _majority(labels: list[str]) -> str | None:
@@ -184,7 +189,11 @@ def consensus_flagged_for_review(*, project: Project) -> list[dict]:
 
 
 def gold_pair_for_rater(
-    *, project: Project, user, rng: random.Random | None = None
+    *,
+    project: Project,
+    user,
+    rng: random.Random | None = None,
+    policy: ConsensusPolicy | None = None,
 ) -> CandidatePair | None:
     """A gold pair to slip into this rater's queue now, or None.
 
@@ -192,7 +201,7 @@ def gold_pair_for_rater(
     judged nor been assigned. The queue calls this before choosing a normal pair and serves
     the result like any other pair (never marking it as gold).
     """
-    rate = _policy(project).gold_rate
+    rate = (policy or _policy(project)).gold_rate
     rng = rng or random.Random()
     if rate <= 0 or rng.random() >= rate:
         return None
@@ -206,12 +215,14 @@ def gold_pair_for_rater(
     return CandidatePair.objects.get(pk=rng.choice(ids)) if ids else None
 
 
-def llm_verdicts_visible(*, project: Project, user, pair: CandidatePair) -> bool:
+def llm_verdicts_visible(
+    *, project: Project, user, pair: CandidatePair, policy: ConsensusPolicy | None = None
+) -> bool:
     """Whether the rater may see LLM verdicts for this pair now.
 
     With blind-first on (the default) only after the rater has submitted a judgement on it;
     the judge screen passes the answer to judgement_record(llm_verdict_visible=...).
     """
-    if not _policy(project).blind_first:
+    if not (policy or _policy(project)).blind_first:
         return True
     return Judgement.objects.filter(pair=pair, rater_user=user, kind=JudgementKind.HUMAN).exists()

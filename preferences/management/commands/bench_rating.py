@@ -98,7 +98,11 @@ class Command(BaseCommand):
         try:
             if opts["baseline"]:
                 self._baseline(port=port, clients=raters, seconds=opts["baseline"])
+            cpu_before = self._server_cpu(server)
             results = self._run(project=project, users=users, port=port, seconds=seconds)
+            results["cpu"] = {
+                k: v - cpu_before.get(k, 0.0) for k, v in self._server_cpu(server).items()
+            }
         finally:
             server.terminate()
             try:
@@ -292,6 +296,29 @@ class Command(BaseCommand):
         results["elapsed"] = time.perf_counter() - start
         return results
 
+    def _server_cpu(self, server: subprocess.Popen) -> dict[str, float]:
+        """CPU seconds used so far by gunicorn (master and workers) and by the PostgreSQL
+        backends of this database: on a shared machine, CPU per request says more than
+        wall-clock latency, which other people's load inflates."""
+        import psutil
+
+        def cpu(proc) -> float:
+            try:
+                t = proc.cpu_times()
+                return t.user + t.system
+            except psutil.Error:
+                return 0.0
+
+        root = psutil.Process(server.pid)
+        app = cpu(root) + sum(cpu(p) for p in root.children(recursive=True))
+        db = 0.0
+        name = f" {settings.DATABASES['default']['NAME']} "
+        for proc in psutil.process_iter(["name", "cmdline"]):
+            line = " ".join(proc.info["cmdline"] or []) + " "
+            if proc.info["name"] == "postgres" and line.startswith("postgres:") and name in line:
+                db += cpu(proc)
+        return {"app": app, "db": db}
+
     def _baseline(self, *, port: int, clients: int, seconds: float):
         times: list[float] = []
         lock = threading.Lock()
@@ -349,6 +376,15 @@ class Command(BaseCommand):
         out(
             f"submits/s: {acked / results['elapsed']:.1f} ({acked} acknowledged in {results['elapsed']:.1f} s)"
         )
+        cpu = results.get("cpu")
+        if cpu and acked:
+            per = {k: v * 1000 / acked for k, v in cpu.items()}
+            out(
+                f"server CPU per next+submit cycle: {per['app'] + per['db']:.1f} ms "
+                f"(gunicorn {per['app']:.1f} ms, PostgreSQL backends {per['db']:.1f} ms; "
+                f"clients not counted) -> at most {1000 * (os.cpu_count() or 1) / (per['app'] + per['db']):.0f} "
+                "submits/s if the server had every core to itself"
+            )
         ok = stored == acked * facets and done == acked and over == 0
         out(
             f"count check: judgements stored {stored} = acknowledged {acked} × {facets} facets: "
