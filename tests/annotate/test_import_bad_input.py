@@ -208,3 +208,16 @@ def test_hostile_text_is_stored_verbatim(project, tmp_path, good):
     altdata_import(paths=[path], project=project)
     assert Post.objects.get().context == hostile
     assert AltText.objects.filter(text=hostile).exists()
+
+
+def test_a_file_cut_short_by_an_interrupted_import_is_written_again(project, tmp_path, good):
+    from annotate.importers import images
+
+    data = (tmp_path / "good.png").read_bytes()
+    stored = Path(settings.MEDIA_ROOT) / images.storage_name(images.sha256(data), "png")
+    stored.parent.mkdir(parents=True)
+    stored.write_bytes(data[: len(data) // 2])  # what a crash mid-write leaves behind
+    report = altdata_import(paths=[_jsonl(tmp_path, [good])], project=project)
+    assert report.imported == 1
+    assert stored.read_bytes() == data
+    assert Path(Image.objects.get().file.path) == stored
