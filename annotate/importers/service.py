@@ -175,7 +175,7 @@ class _Importer:
         """Inspect and store images not yet in the database; drop records whose image is bad."""
         unknown = {p.sha for p in chunk if p.sha not in self.image_ids}
         if unknown:
-            for sha, pk in Image.objects.filter(sha256__in=unknown).values_list("sha256", "id"):
+            for sha, pk in Image.objects.filter(sha256__any_of=unknown).values_list("sha256", "id"):
                 self.image_ids[sha] = pk
         new_data = {p.sha: p.data for p in chunk if p.sha not in self.image_ids}
         verdicts = dict(
@@ -208,7 +208,7 @@ class _Importer:
         if new_rows:
             Image.objects.bulk_create(new_rows, ignore_conflicts=True)
             shas = [row.sha256 for row in new_rows]
-            for sha, pk in Image.objects.filter(sha256__in=shas).values_list("sha256", "id"):
+            for sha, pk in Image.objects.filter(sha256__any_of=shas).values_list("sha256", "id"):
                 self.image_ids[sha] = pk
         return kept
 
@@ -217,7 +217,7 @@ class _Importer:
         project = self.project
         keys = {content_key(p.sha, p.record.context) for p in chunk}
         post_ids = dict(
-            Post.objects.filter(project=project, content_key__in=keys).values_list(
+            Post.objects.filter(project=project, content_key__any_of=keys).values_list(
                 "content_key", "id"
             )
         )
@@ -240,9 +240,9 @@ class _Importer:
         if new_posts:
             Post.objects.bulk_create(new_posts.values(), ignore_conflicts=True)
             post_ids.update(
-                Post.objects.filter(project=project, content_key__in=list(new_posts)).values_list(
-                    "content_key", "id"
-                )
+                Post.objects.filter(
+                    project=project, content_key__any_of=list(new_posts)
+                ).values_list("content_key", "id")
             )
 
         # Alt-texts, keyed by (post, origin, text hash) like their unique constraint.
@@ -256,7 +256,7 @@ class _Importer:
         alt_ids = {
             (post_id, origin, sha): pk
             for pk, post_id, origin, sha in AltText.objects.filter(
-                post_id__in=all_post_ids, origin__in=IMPORTED_ORIGINS
+                post_id__any_of=all_post_ids, origin__in=IMPORTED_ORIGINS
             ).values_list("id", "post_id", "origin", "text_sha256")
         }
         new_alts: dict[tuple, AltText] = {}
@@ -274,7 +274,7 @@ class _Importer:
                 {
                     (post_id, origin, sha): pk
                     for pk, post_id, origin, sha in AltText.objects.filter(
-                        post_id__in={k[0] for k in new_alts}, origin__in=IMPORTED_ORIGINS
+                        post_id__any_of={k[0] for k in new_alts}, origin__in=IMPORTED_ORIGINS
                     ).values_list("id", "post_id", "origin", "text_sha256")
                 }
             )
@@ -289,7 +289,7 @@ class _Importer:
             wanted.setdefault((a, b), (item, post_id))
         if wanted:
             existing = set(
-                CandidatePair.objects.filter(alt_a_id__in={a for a, _ in wanted}).values_list(
+                CandidatePair.objects.filter(alt_a_id__any_of={a for a, _ in wanted}).values_list(
                     "alt_a_id", "alt_b_id"
                 )
             )

@@ -138,3 +138,10 @@ def test_an_alt_text_in_a_pair_cannot_be_deleted_alone(pair):
 
     with pytest.raises(RestrictedError):
         pair.alt_a.delete()
+
+
+def test_any_of_lookup_behaves_like_in(post, pair):
+    assert list(Post.objects.filter(pk__any_of=[post.pk, 10**9])) == [post]
+    assert list(Post.objects.filter(content_key__any_of=["k"])) == [post]
+    assert not Post.objects.filter(pk__any_of=[]).exists()
+    assert list(CandidatePair.objects.filter(alt_a_id__any_of={pair.alt_a_id})) == [pair]
