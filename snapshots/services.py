@@ -41,6 +41,7 @@ from .writers import (
     llava_encoded,
     mcmdpo_encoded,
     mcmdpo_text,
+    missing_image_message,
 )
 
 log = logging.getLogger(__name__)
@@ -171,12 +172,19 @@ class _Images:
 
     def path_for(self, file: str, sha: str) -> str:
         if not self.relative:
-            return self.source(file)
+            path = self.source(file)
+            # The reference loader opens every path; a dataset naming a missing file would only
+            # fail hours later, on the GPU box.
+            if not os.path.isfile(path):
+                raise ApplicationError(missing_image_message(path))
+            return path
         name = self.copied.get(sha)
         if name is None:
             name = f"images/{sha}{Path(file).suffix}"
             target = self.out_dir / name
             if not target.exists():
+                if not os.path.isfile(self.source(file)):
+                    raise ApplicationError(missing_image_message(self.source(file)))
                 try:
                     os.link(self.source(file), target)  # same filesystem: no copy needed
                 except OSError:

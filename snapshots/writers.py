@@ -16,6 +16,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from core.errors import ApplicationError
+
 _s = json.encoder.encode_basestring  # JSON string literal, non-ASCII kept (ensure_ascii=False)
 
 
@@ -145,9 +147,19 @@ def _hf_feature(dtype: pa.DataType):
     return {"dtype": name, "_type": "Value"}
 
 
+def missing_image_message(path: str) -> str:
+    return (
+        f"An image file is missing from storage: {path}. Restore it (or re-import the posts "
+        "that use it) and export again; nothing was exported."
+    )
+
+
 def _read_bytes(path: str) -> bytes:
-    with open(path, "rb") as handle:
-        return handle.read()
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise ApplicationError(missing_image_message(path)) from None
 
 
 def conversation_prompt(question: str) -> list[dict]:

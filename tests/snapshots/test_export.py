@@ -259,3 +259,20 @@ def test_hand_encoders_match_json_dumps():
     assert llava_encoded(idx=7, image_path=tricky, question=tricky, answer=tricky) == json.dumps(
         llava, ensure_ascii=False
     )
+
+
+@pytest.mark.parametrize(
+    "formats, image_paths",
+    [(("mcmdpo",), "absolute"), (("mcmdpo",), "relative"), (("parquet",), "absolute")],
+)
+def test_missing_image_file_stops_the_export_with_a_clear_message(
+    labelled, export, formats, image_paths
+):
+    from django.conf import settings
+
+    from core.errors import ApplicationError
+
+    pair = labelled.pairs["correction"]
+    (Path(settings.MEDIA_ROOT) / pair.post.image.file.name).unlink()
+    with pytest.raises(ApplicationError, match="image file is missing from storage"):
+        export(project=labelled.project, formats=formats, image_paths=image_paths)

@@ -60,7 +60,7 @@ def test_failed_export_is_recorded_and_leaves_no_folder(
     with django_capture_on_commit_callbacks(execute=False):
         snapshot = _create(labelled)
     failed = snapshot_run(snapshot_id=snapshot.pk)
-    assert failed.status == SnapshotStatus.FAILED and "FileNotFoundError" in failed.message
+    assert failed.status == SnapshotStatus.FAILED and "missing from storage" in failed.message
     assert not os.path.exists(settings.MEDIA_ROOT + f"/snapshots/{failed.pk}")
     failed.delete()  # only completed snapshots are frozen
 
