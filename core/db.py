@@ -1,5 +1,10 @@
-"""Small database helpers shared by the apps' models."""
+"""Small database helpers shared by the apps: model constraints, lookups, prepared SQL."""
 
+from __future__ import annotations
+
+import time
+
+import psycopg
 from django.db import models
 from django.db.models import Q
 
@@ -35,3 +40,49 @@ class AnyOf(models.Lookup):
 
 models.Field.register_lookup(AnyOf)
 models.ForeignObject.register_lookup(AnyOf)  # foreign keys resolve lookups on their own class
+
+
+class PreparedCursor:
+    """Runs raw SQL on Django's PostgreSQL connection as prepared statements.
+
+    The rating hot path's statements take PostgreSQL longer to plan than to run (planning
+    0.5-1 ms, execution 0.1 ms for most). Prepared once per connection (psycopg keeps them,
+    keyed by text and parameter types), they are only executed afterwards. Django itself binds
+    parameters on the client and never prepares (so that transaction-pooling proxies work);
+    behind PgBouncer this needs version 1.21 or later with `max_prepared_statements` set.
+
+    Parameters are bound on the server, so SQL that PostgreSQL cannot type from context needs
+    casts (`%(ids)s::bigint[]`). Statements take part in Django's transaction (same
+    connection), raise Django's database exceptions, and are logged like Django's own when
+    query logging is on (tests counting queries see them).
+    """
+
+    def __init__(self, connection):
+        self._django = connection
+        connection.ensure_connection()
+        self._cursor = psycopg.Cursor(connection.connection)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._cursor.close()
+
+    def execute(self, sql: str, params=None) -> PreparedCursor:
+        django = self._django
+        start = time.monotonic() if django.queries_logged else None
+        with django.wrap_database_errors:
+            self._cursor.execute(sql, params, prepare=True)
+        if start is not None:
+            django.queries_log.append(
+                {"sql": f"[prepared] {sql}", "time": f"{time.monotonic() - start:.3f}"}
+            )
+        return self
+
+    def fetchone(self):
+        with self._django.wrap_database_errors:
+            return self._cursor.fetchone()
+
+    def fetchall(self):
+        with self._django.wrap_database_errors:
+            return self._cursor.fetchall()

@@ -12,18 +12,22 @@ from __future__ import annotations
 
 import random
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, F, IntegerField, Min, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from annotate.models import Membership, Project, Role
-from annotate.selectors import project_role
+from annotate.models import Membership, Post, Project, Role
+from core.db import PreparedCursor
 from core.errors import ApplicationError, NotFound
 
+from .consensus.models import ConsensusPolicy
 from .consensus.selectors import consensus_policy_get, gold_pair_for_rater, llm_verdicts_visible
+from .consensus.services import consensus_drain_soon, consensus_mark_pending
+from .judge_page import ROLE_SQL, RaterState, json_column, rater_state
 from .models import (
     Assignment,
     AssignmentStatus,
@@ -37,7 +41,7 @@ from .models import (
     ShownOrder,
     SkipPolicy,
 )
-from .services import judgements_record_item
+from .services import judgements_plan_item
 
 # How many locked-out or just-filled candidates Next tries before giving up for this request.
 _NEXT_ATTEMPTS = 8
@@ -123,26 +127,30 @@ _RESERVE_IF_OPEN_SQL = f"""
     INSERT INTO preferences_assignment
         (project_id, pair_id, rater_id, status, shown_order, token, reserved_at, reserved_until,
          submitted_at)
-    SELECT %(project)s, %(pair)s, %(user)s, 'reserved', %(order)s, %(token)s, %(now)s,
-           %(until)s, NULL
+    SELECT %(project)s::bigint, %(pair)s::bigint, %(user)s::integer, 'reserved',
+           %(order)s::varchar, %(token)s::uuid, %(now)s::timestamptz, %(until)s::timestamptz, NULL
     WHERE (SELECT COUNT(*) FROM preferences_assignment a
            WHERE a.pair_id = %(pair)s AND a.rater_id <> %(user)s AND {_LIVE}) < %(overlap)s
+      -- _commit_without_flush_wait, folded into this statement to save a round trip
+      AND set_config('synchronous_commit', 'off', true) = 'off'
     ON CONFLICT (pair_id, rater_id) DO UPDATE SET
         project_id = EXCLUDED.project_id, status = EXCLUDED.status,
         shown_order = EXCLUDED.shown_order, token = EXCLUDED.token,
         reserved_at = EXCLUDED.reserved_at, reserved_until = EXCLUDED.reserved_until,
         submitted_at = NULL
-    RETURNING id"""
+    RETURNING id, shown_order, token, reserved_at, reserved_until"""
 
 
-def _reserve_if_open(*, project: Project, user, pair_id: int, now, overlap: int) -> int | None:
+def _reserve_if_open(
+    *, project: Project, user, pair_id: int, now, overlap: int
+) -> Assignment | None:
     """`_reserve` and the overlap recount in one statement (PostgreSQL; the caller holds the
-    pair's row lock): the reservation's id, or None when other raters filled the pair.
+    pair's row lock): the reservation (its own columns only), or None when other raters filled
+    the pair.
 
     Under READ COMMITTED the statement's count sees every reservation committed before it,
     which the pair lock orders before this one.
     """
-    _commit_without_flush_wait()
     params = {
         "project": project.pk,
         "pair": pair_id,
@@ -153,10 +161,22 @@ def _reserve_if_open(*, project: Project, user, pair_id: int, now, overlap: int)
         "until": now + timedelta(seconds=project.reservation_seconds),
         "overlap": overlap,
     }
-    with connection.cursor() as cursor:
-        cursor.execute(_RESERVE_IF_OPEN_SQL, params)
-        row = cursor.fetchone()
-    return row[0] if row else None
+    with PreparedCursor(connection) as cursor:
+        row = cursor.execute(_RESERVE_IF_OPEN_SQL, params).fetchone()
+    if row is None:
+        return None
+    pk, order, token, reserved_at, reserved_until = row
+    return Assignment(
+        id=pk,
+        project=project,
+        pair_id=pair_id,
+        rater=user,
+        status=AssignmentStatus.RESERVED,
+        shown_order=order,
+        token=token,
+        reserved_at=reserved_at,
+        reserved_until=reserved_until,
+    )
 
 
 def _with_related(assignment_id: int, *, project: Project) -> Assignment:
@@ -168,26 +188,40 @@ def _with_related(assignment_id: int, *, project: Project) -> Assignment:
     return assignment
 
 
-def assignment_next(*, project: Project, user, role: str | None = None) -> Assignment | None:
+def assignment_next(
+    *, project: Project, user, state: RaterState | None = None
+) -> Assignment | None:
     """Reserve the most useful open pair for `user` in `project`, or None when none is left.
 
     Most useful: pairs other raters have started (finishing them completes items), then pairs
     without a known answer, then the oldest. Never a pair this rater already has (submitted,
-    skipped, or live), never one that has N active raters. `role` is the user's role when the
-    caller has just read it (saves a query).
+    skipped, or live), never one that has N active raters. The rater's live reservation, if
+    any, is returned again (Next is idempotent while reserved). `state` is the rater's state
+    (role checked, policy, live reservation) when the caller has just read it with
+    judge_page.rater_state; otherwise it is read here (NotFound for non-members).
 
-    The returned assignment carries `policy` (the project's ConsensusPolicy) and, for a pair
-    reserved just now, `llm_visible` (whether LLM verdicts may be shown), so the judge page
-    need not read them again.
+    The returned assignment carries `policy` (the project's ConsensusPolicy) and
+    `llm_visible` (whether LLM verdicts may be shown: False for a pair reserved just now under
+    blind-first, None for "decide by the rule"). On PostgreSQL it holds only its own columns;
+    related rows load on access (the judge screen reads them with judge_page).
     """
-    if role is None:
-        role = project_role(project=project, user=user)
-    if role is None:
-        raise NotFound("No such project.")
-    current = assignment_current(project=project, user=user)
-    if current is not None:
-        return current
-    policy = consensus_policy_get(project=project)
+    if state is None:
+        state = rater_state(user=user, project_id=project.pk)
+    policy = state.policy
+    if state.current is not None:
+        current_id, pair_id, shown_order = state.current
+        if _fast():
+            current = Assignment(
+                id=current_id,
+                project=project,
+                pair_id=pair_id,
+                rater=user,
+                status=AssignmentStatus.RESERVED,
+                shown_order=shown_order,
+            )
+        else:
+            current = _with_related(current_id, project=project)
+        return _fresh(current, policy=policy)
     # Gold (known-answer) pairs come only through this draw, at the project's rate, and are
     # served like any other pair so raters cannot tell them apart.
     gold = gold_pair_for_rater(project=project, user=user, policy=policy)
@@ -197,62 +231,69 @@ def assignment_next(*, project: Project, user, role: str | None = None) -> Assig
         return _fresh(_with_related(reserved.pk, project=project), policy=policy)
     overlap = project.overlap
     tried: list[int] = []
-    skip_locked = connection.features.has_select_for_update_skip_locked
     with transaction.atomic():
         now = timezone.now()
         for _ in range(_NEXT_ATTEMPTS):
-            own = Assignment.objects.filter(pair=OuterRef("pk"), rater=user).exclude(
-                status=AssignmentStatus.RESERVED
-            )
-            judged = Judgement.objects.filter(
-                pair=OuterRef("pk"), rater_user=user, kind=JudgementKind.HUMAN
-            )
-            mine = (
-                CandidatePair.objects.filter(~Exists(own), ~Exists(judged))
-                .exclude(source=PairSource.GOLD)
-                .exclude(pk__in=tried)
-            )
-            order = (F("known_preference").asc(nulls_first=True), "id")
             pair_id = None
-            if skip_locked:
+            if _fast():
                 pair_id = _open_pair_locked(
                     project=project, user=user, now=now, overlap=overlap, tried=tried
                 )
             if pair_id is None:
                 # Every open pair may just be locked by raters reserving right now (or this is
                 # SQLite, which has no row locks): wait for one rather than report an empty queue.
-                pair_id = (
-                    mine.filter(post__project=project)
-                    .annotate(active=_active_count(OuterRef("pk"), now))
-                    .filter(active__lt=overlap)
-                    .order_by("-active", *order)
-                    .select_for_update(of=("self",), no_key=True)
-                    .values_list("pk", flat=True)
-                    .first()
-                )
+                pair_id = _open_pair_waiting(project=project, user=user, now=now, tried=tried)
             if pair_id is None:
                 break
             # Count again under the row lock: the first count came from the statement's snapshot.
-            if skip_locked:
-                reserved_id = _reserve_if_open(
+            if _fast():
+                reserved = _reserve_if_open(
                     project=project, user=user, pair_id=pair_id, now=now, overlap=overlap
                 )
             elif (
                 Assignment.objects.filter(_active(now), pair_id=pair_id).exclude(rater=user).count()
                 < overlap
             ):
-                reserved_id = _reserve(project=project, user=user, pair_id=pair_id, now=now).pk
+                reserved = _with_related(
+                    _reserve(project=project, user=user, pair_id=pair_id, now=now).pk,
+                    project=project,
+                )
             else:
-                reserved_id = None
-            if reserved_id is not None:
+                reserved = None
+            if reserved is not None:
                 # The rater has never judged this pair (the query excludes judged pairs).
-                reserved = _with_related(reserved_id, project=project)
                 return _fresh(reserved, policy=policy, judged=False)
             tried.append(pair_id)
         skipped = _next_skipped(project=project, user=user, now=now)
         return (
             _fresh(_with_related(skipped.pk, project=project), policy=policy) if skipped else None
         )
+
+
+def _fast() -> bool:
+    """PostgreSQL: the raw-SQL paths with row locks (SKIP LOCKED) and few round trips."""
+    return connection.vendor == "postgresql"
+
+
+def _open_pair_waiting(*, project: Project, user, now, tried: list[int]) -> int | None:
+    """The most useful open pair, row-locked, waiting for locks (the ORM form of the search)."""
+    own = Assignment.objects.filter(pair=OuterRef("pk"), rater=user).exclude(
+        status=AssignmentStatus.RESERVED
+    )
+    judged = Judgement.objects.filter(
+        pair=OuterRef("pk"), rater_user=user, kind=JudgementKind.HUMAN
+    )
+    return (
+        CandidatePair.objects.filter(~Exists(own), ~Exists(judged), post__project=project)
+        .exclude(source=PairSource.GOLD)
+        .exclude(pk__in=tried)
+        .annotate(active=_active_count(OuterRef("pk"), now))
+        .filter(active__lt=project.overlap)
+        .order_by("-active", F("known_preference").asc(nulls_first=True), "id")
+        .select_for_update(of=("self",), no_key=True)
+        .values_list("pk", flat=True)
+        .first()
+    )
 
 
 # The hot statement of Next, one per phase, in SQL (the ORM built and compiled these nested
@@ -269,65 +310,95 @@ def assignment_next(*, project: Project, user, role: str | None = None) -> Assig
 _MINE = """
     p.source <> 'gold'
     AND NOT EXISTS (SELECT 1 FROM preferences_assignment o
-                    WHERE o.pair_id = p.id AND o.pair_id >= %(first)s
+                    WHERE o.pair_id = p.id AND o.pair_id >= %(floor)s
                     AND o.rater_id = %(user)s AND o.status <> 'reserved')
     AND NOT EXISTS (SELECT 1 FROM preferences_judgement j
-                    WHERE j.pair_id = p.id AND j.pair_id >= %(first)s
+                    WHERE j.pair_id = p.id AND j.pair_id >= %(floor)s
                     AND j.rater_user_id = %(user)s AND j.kind = 'human')
-    AND NOT (p.id = ANY(%(tried)s))"""
+    AND NOT (p.id = ANY(%(tried)s::bigint[]))"""
 _LOCK = " ORDER BY p.id LIMIT 1 FOR NO KEY UPDATE OF p SKIP LOCKED"
 _PHASE_SQL = {
     "started": f"""SELECT p.id FROM preferences_candidatepair p
         WHERE p.id IN (SELECT a.pair_id FROM preferences_assignment a
-                       WHERE a.project_id = %(project)s AND {_LIVE}
+                       WHERE a.project_id = %(project)s AND a.pair_id >= %(floor)s AND {_LIVE}
                        GROUP BY a.pair_id HAVING COUNT(*) < %(overlap)s)
         AND {_MINE}{_LOCK}""",
     **{
         phase: f"""SELECT p.id FROM preferences_candidatepair p
         JOIN annotate_post po ON po.id = p.post_id
-        WHERE po.project_id = %(project)s AND p.id >= %(first)s AND p.known_preference IS {test}
+        WHERE po.project_id = %(project)s AND p.id >= %(floor)s AND p.known_preference IS {test}
         AND NOT EXISTS (SELECT 1 FROM preferences_assignment a
-                        WHERE a.pair_id = p.id AND a.pair_id >= %(first)s AND {_LIVE})
+                        WHERE a.pair_id = p.id AND a.pair_id >= %(floor)s AND {_LIVE})
         AND {_MINE}{_LOCK}"""
         for phase, test in (("unknown", "NULL"), ("known", "NOT NULL"))
     },
 }
 
-# (project id, created_at) -> the project's lowest pair id. Safe to keep for the life of the
-# process: new pairs get higher ids, a deleted first pair only leaves the bound a little low,
-# and a project re-created under a reused id (a reset sequence) has another created_at. A pair
-# committed late with a lower id than one already seen (two imports into a new project at once)
-# is still served, by the fallback query once the phases find nothing.
-_FIRST_PAIR: dict[tuple, int] = {}
+# The queue floor: every pair of the project below it has N submitted (done) assignments, so
+# it is full for good and the searches above start there. Without it each Next walked every
+# finished pair of the project (2 ms at 500 done pairs, growing without bound). A done
+# assignment only goes back through undo (within its reservation); a pair below the floor
+# reopened that way (undone, then left to expire) is still served: by the fallback query when
+# the phases find nothing, and after the next full recount.
+# (project id, created_at, overlap) -> [floor, Nexts since it moved]: per process, like the
+# pair ids it holds; a changed overlap starts a new floor.
+_FLOOR: dict[tuple, list[int]] = {}
+_FLOOR_ADVANCE_EVERY = 32  # Nexts between moving the floor up past pairs that filled
+_FLOOR_RECOUNT_EVERY = 4096  # Nexts between recounts from the project's first pair
+
+_FLOOR_SQL = """
+    SELECT COALESCE(
+        (SELECT p.id FROM preferences_candidatepair p JOIN annotate_post po ON po.id = p.post_id
+         WHERE po.project_id = %(project)s AND p.id >= %(floor)s AND p.source <> 'gold'
+         AND (SELECT COUNT(*) FROM preferences_assignment a
+              WHERE a.pair_id = p.id AND a.status = 'done') < %(overlap)s
+         ORDER BY p.id LIMIT 1),
+        (SELECT MAX(p.id) + 1 FROM preferences_candidatepair p
+         JOIN annotate_post po ON po.id = p.post_id WHERE po.project_id = %(project)s),
+        %(floor)s)"""
 
 
-def _first_pair_id(project: Project) -> int | None:
-    key = (project.pk, project.created_at)
-    first = _FIRST_PAIR.get(key)
-    if first is None:
+def _queue_floor(cursor, project: Project) -> int | None:
+    key = (project.pk, project.created_at, project.overlap)
+    state = _FLOOR.get(key)
+    if state is None:
         first = CandidatePair.objects.filter(post__project=project).aggregate(m=Min("id"))["m"]
-        if first is not None:
-            _FIRST_PAIR[key] = first
-    return first
+        if first is None:
+            return None
+        state = _FLOOR[key] = [first, 0, first]  # floor, Nexts since moved, first pair
+    state[1] += 1
+    if state[1] % _FLOOR_ADVANCE_EVERY == 0:
+        start = state[2] if state[1] >= _FLOOR_RECOUNT_EVERY else state[0]
+        if state[1] >= _FLOOR_RECOUNT_EVERY:
+            state[1] = 0
+        params = {"project": project.pk, "floor": start, "overlap": project.overlap}
+        state[0] = cursor.execute(_FLOOR_SQL, params).fetchone()[0]
+    return state[0]
+
+
+def _queue_floor_lower(*, project_id: int, pair_id: int) -> None:
+    """An undo in this process: its pair may reopen, so the floor goes back below it."""
+    for key, state in _FLOOR.items():
+        if key[0] == project_id and state[0] > pair_id:
+            state[0] = pair_id
 
 
 def _open_pair_locked(*, project: Project, user, now, overlap: int, tried: list[int]) -> int | None:
     """The most useful open pair for the rater, row-locked (PostgreSQL), or None."""
-    first = _first_pair_id(project)
-    if first is None:
-        return None
-    params = {
-        "project": project.pk,
-        "user": user.pk,
-        "now": now,
-        "overlap": overlap,
-        "tried": tried,
-        "first": first,
-    }
-    with connection.cursor() as cursor:
+    with PreparedCursor(connection) as cursor:
+        floor = _queue_floor(cursor, project)
+        if floor is None:
+            return None
+        params = {
+            "project": project.pk,
+            "user": user.pk,
+            "now": now,
+            "overlap": overlap,
+            "tried": tried,
+            "floor": floor,
+        }
         for phase in ("started", "unknown", "known") if overlap > 1 else ("unknown", "known"):
-            cursor.execute(_PHASE_SQL[phase], params)
-            row = cursor.fetchone()
+            row = cursor.execute(_PHASE_SQL[phase], params).fetchone()
             if row is not None:
                 return row[0]
     return None
@@ -419,78 +490,228 @@ def displayed_to_stored(*, choice: str, shown_order: str) -> str:
     return choice
 
 
+@dataclass
+class _SubmitItem:
+    """What Submit reads under the assignment's and the pair's row locks."""
+
+    assignment: Assignment  # with pair (and pair.post.project_id)
+    role: str | None  # the rater's current role in the project; None: no longer a member
+    overlap: int
+    facets: list[Facet]  # active, in screen order
+    own: list[Judgement]  # the rater's human judgements on the pair
+    llm_exists: bool  # whether any LLM verdict exists for the pair
+    blind_first: bool
+
+
+_SUBMIT_READ_SQL = f"""
+    SELECT a.project_id, a.pair_id, a.status, a.shown_order, a.token, a.reserved_at,
+           a.reserved_until, p.post_id, pr.overlap,
+           {ROLE_SQL.format(project="a.project_id")},
+           (SELECT json_agg(json_build_array(f.id, f.key, f.label) ORDER BY f.position, f.id)
+            FROM preferences_facet f WHERE f.project_id = a.project_id AND f.is_active),
+           (SELECT json_agg(json_build_array(j.id, j.facet_id, j.choice, j.client_key))
+            FROM preferences_judgement j WHERE j.pair_id = a.pair_id
+            AND j.rater_user_id = %(user)s AND j.kind = 'human'),
+           EXISTS (SELECT 1 FROM preferences_judgement j
+                   WHERE j.pair_id = a.pair_id AND j.kind = 'llm'),
+           (SELECT cp.blind_first FROM consensus_consensuspolicy cp
+            WHERE cp.project_id = a.project_id)
+    FROM preferences_assignment a
+    JOIN preferences_candidatepair p ON p.id = a.pair_id
+    JOIN annotate_project pr ON pr.id = a.project_id
+    WHERE a.id = %(id)s AND a.rater_id = %(user)s
+    FOR NO KEY UPDATE OF a, p"""
+
+# The answers, the pair marked pending for the consensus drain, and the assignment done, in one
+# statement (with the read above: two round trips per Submit inside BEGIN … COMMIT).
+_SUBMIT_WRITE_SQL = """
+    WITH answers AS (
+        INSERT INTO preferences_judgement
+            (pair_id, facet_id, kind, rater_user_id, rater_llm_id, choice, shown_order,
+             seconds_spent, rationale, client_key, llm_verdict_visible, created_at)
+        SELECT %(pair)s::bigint, t.facet, 'human', %(user)s::integer, NULL, t.choice,
+               %(order)s::varchar, %(seconds)s::float8, %(rationale)s::text, t.client_key,
+               %(llm)s::boolean, %(now)s::timestamptz
+        FROM unnest(%(facets)s::bigint[], %(choices)s::text[], %(keys)s::text[])
+             AS t(facet, choice, client_key)
+        RETURNING 1
+    ), pending AS (
+        INSERT INTO consensus_consensuspending (pair_id, project_id, marked_at)
+        SELECT %(pair)s::bigint, %(project)s::bigint, %(now)s::timestamptz
+        WHERE %(changed)s::boolean
+        ON CONFLICT (pair_id) DO NOTHING
+    )
+    UPDATE preferences_assignment SET status = 'done', submitted_at = %(now)s::timestamptz
+    WHERE id = %(id)s::bigint"""
+
+
+def _submit_read(*, assignment_id: int, user) -> _SubmitItem | None:
+    if not _fast():
+        try:
+            assignment = _locked_assignment(assignment_id=assignment_id, user=user, lock_pair=True)
+        except NotFound:
+            return None
+        seen = list(Judgement.objects.filter(pair_id=assignment.pair_id))
+        project = assignment.project
+        return _SubmitItem(
+            assignment=assignment,
+            role=assignment.member_role,
+            overlap=project.overlap,
+            facets=list(Facet.objects.filter(project=project, is_active=True)),
+            own=[j for j in seen if j.kind == JudgementKind.HUMAN and j.rater_user_id == user.pk],
+            llm_exists=any(j.kind == JudgementKind.LLM for j in seen),
+            blind_first=consensus_policy_get(project=project).blind_first,
+        )
+    params = {"id": assignment_id, "user": user.pk, "staff": user.is_staff}
+    with PreparedCursor(connection) as cursor:
+        row = cursor.execute(_SUBMIT_READ_SQL, params).fetchone()
+    if row is None:
+        return None
+    (project_id, pair_id, status, order, token, reserved_at, reserved_until, post_id, overlap,
+     role, facets, own, llm_exists, blind_first) = row  # fmt: skip
+    post = Post(id=post_id, project_id=project_id)
+    assignment = Assignment(
+        id=assignment_id,
+        project_id=project_id,
+        pair=CandidatePair(id=pair_id, post=post),
+        rater=user,
+        status=status,
+        shown_order=order,
+        token=token,
+        reserved_at=reserved_at,
+        reserved_until=reserved_until,
+    )
+    return _SubmitItem(
+        assignment=assignment,
+        role=role,
+        overlap=overlap,
+        facets=[
+            Facet(id=i, project_id=project_id, key=k, label=label)
+            for i, k, label in json_column(facets) or []
+        ],
+        own=[
+            Judgement(
+                id=i,
+                pair_id=pair_id,
+                facet_id=f,
+                kind=JudgementKind.HUMAN,
+                rater_user=user,
+                choice=c,
+                client_key=key,
+            )
+            for i, f, c, key in json_column(own) or []
+        ],
+        llm_exists=llm_exists,
+        blind_first=_POLICY_BLIND_FIRST if blind_first is None else blind_first,
+    )
+
+
+_POLICY_BLIND_FIRST = ConsensusPolicy._meta.get_field("blind_first").default
+
+
+def _submit_write(*, item: _SubmitItem, new: list[Judgement], now) -> None:
+    assignment = item.assignment
+    if not _fast():
+        if new:
+            Judgement.objects.bulk_create(new)
+            consensus_mark_pending(pair_id=assignment.pair_id, project_id=assignment.project_id)
+        assignment.status = AssignmentStatus.DONE
+        assignment.submitted_at = now
+        assignment.save(update_fields=["status", "submitted_at"])
+        return
+    first = new[0] if new else None
+    params = {
+        "id": assignment.pk,
+        "pair": assignment.pair_id,
+        "project": assignment.project_id,
+        "user": assignment.rater_id,
+        "order": first and first.shown_order,
+        "seconds": first and first.seconds_spent,
+        "rationale": first.rationale if first else "",
+        "llm": bool(first and first.llm_verdict_visible),
+        "now": now,
+        "facets": [j.facet_id for j in new],
+        "choices": [j.choice for j in new],
+        "keys": [j.client_key for j in new],
+        "changed": bool(new),
+    }
+    with PreparedCursor(connection) as cursor:
+        cursor.execute(_SUBMIT_WRITE_SQL, params)
+    assignment.status = AssignmentStatus.DONE
+    assignment.submitted_at = now
+
+
 def assignment_submit(
     *, assignment_id: int, user, answers: dict[str, str], rationale: str = ""
 ) -> tuple[Assignment, bool]:
     """Record the rater's answers (facet key -> choice as displayed); return (assignment, created).
 
     A resubmitted form (double click, network retry) finds the assignment already done and
-    stores nothing more. Every active facet must be answered.
+    stores nothing more. Every active facet must be answered. The pair is marked pending in
+    the same transaction and its consensus rebuilt soon after, off the request.
     """
     with transaction.atomic():
         # The pair's row lock makes submits on one pair take turns: the overlap recount below
-        # and the consensus update (in this transaction) each see the answers before them.
-        assignment = _locked_assignment(assignment_id=assignment_id, user=user, lock_pair=True)
+        # sees the answers before it.
+        item = _submit_read(assignment_id=assignment_id, user=user)
+        if item is None:
+            raise NotFound("No such item in your queue.")
+        assignment = item.assignment
         if assignment.status == AssignmentStatus.DONE:
             return assignment, False
         if assignment.status == AssignmentStatus.SKIPPED:
             raise ApplicationError("You skipped this item; it is no longer yours.", status_code=409)
         now = timezone.now()
-        project = assignment.project
         if assignment.reserved_until <= now:
             taken = (
                 Assignment.objects.filter(_active(now), pair_id=assignment.pair_id)
                 .exclude(pk=assignment.pk)
                 .count()
             )
-            if taken >= project.overlap:
+            if taken >= item.overlap:
                 raise ApplicationError(
                     "Your reservation for this item ran out and other raters took it; "
                     "your answers were not stored. Press Next for a new item.",
                     status_code=409,
                 )
-        if assignment.member_role is None:
+        if item.role is None:
             raise NotFound("No such pair.")
-        facets = list(Facet.objects.filter(project=project, is_active=True))
-        missing = [f.label for f in facets if answers.get(f.key) not in Choice.values]
+        missing = [f.label for f in item.facets if answers.get(f.key) not in Choice.values]
         if missing:
             raise ApplicationError("Answer every facet; missing: " + ", ".join(missing) + ".")
         seconds = min(max((now - assignment.reserved_at).total_seconds(), 0.0), 86_399.0)
-        policy = consensus_policy_get(project=project)
-        # One read (under the pair's lock) for all three: the rater's own answers on this pair
-        # (a resubmit, or blind-first: verdicts are visible once they exist), whether any LLM
-        # verdict exists, and everything the consensus update blends.
-        seen = list(
-            Judgement.objects.filter(pair_id=assignment.pair_id).select_related("llm_verdict")
-        )
-        own = [j for j in seen if j.kind == JudgementKind.HUMAN and j.rater_user_id == user.pk]
-        # Asked before the answers are stored: with blind-first on this is what the rater saw.
-        llm_seen = any(j.kind == JudgementKind.LLM for j in seen) and (
-            not policy.blind_first or bool(own)
-        )
-        judgements_record_item(
+        # Asked before the answers are stored: with blind-first on this is what the rater saw
+        # (verdicts become visible once the rater's own answers exist).
+        llm_seen = item.llm_exists and (not item.blind_first or bool(item.own))
+        _stored, new = judgements_plan_item(
             pair=assignment.pair,
             user=user,
             choices={
                 facet: displayed_to_stored(
                     choice=answers[facet.key], shown_order=assignment.shown_order
                 )
-                for facet in facets
+                for facet in item.facets
             },
             shown_order=assignment.shown_order,
             seconds_spent=seconds,
             rationale=rationale.strip(),
             client_key_prefix=assignment.token.hex,
             llm_verdict_visible=llm_seen,
-            role=assignment.member_role,
-            existing=own,
-            policy=policy,
-            pair_locked=True,
-            pair_judgements=seen,
+            role=item.role,
+            existing=item.own,
         )
-        assignment.status = AssignmentStatus.DONE
-        assignment.submitted_at = now
-        assignment.save(update_fields=["status", "submitted_at"])
+        try:
+            _submit_write(item=item, new=new, now=now)
+        except IntegrityError:
+            # A concurrent identical write won (unique answer per rater, facet and pair).
+            raise ApplicationError(
+                "These answers were changed by another request at the same moment; "
+                "reload and retry.",
+                status_code=409,
+            ) from None
+        if new:
+            project_id = assignment.project_id
+            transaction.on_commit(lambda: consensus_drain_soon(project_id=project_id))
         return assignment, True
 
 
@@ -538,4 +759,5 @@ def assignment_undo(*, assignment_id: int, user) -> Assignment:
         assignment.status = AssignmentStatus.RESERVED
         assignment.submitted_at = None
         assignment.save(update_fields=["status", "submitted_at"])
+        _queue_floor_lower(project_id=assignment.project_id, pair_id=assignment.pair_id)
         return assignment

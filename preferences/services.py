@@ -8,7 +8,7 @@ from annotate.models import ROLE_RANK, Project, Role
 from annotate.selectors import project_role
 from core.errors import ApplicationError, NotFound, PermissionDenied
 
-from .consensus.signals import judgements_bulk_created
+from .consensus.services import consensus_drain_soon, consensus_mark_pending
 from .models import (
     DEFAULT_FACETS,
     CandidatePair,
@@ -46,11 +46,11 @@ def _judgement_check(
 
     `role` is the user's role when the caller has just read it (saves a query); None reads it.
     """
-    project = pair.post.project
-    if any(facet.project_id != project.id for facet in choices):
+    project_id = pair.post.project_id
+    if any(facet.project_id != project_id for facet in choices):
         raise ApplicationError("That facet does not belong to this pair's project.")
     if role is None:
-        role = project_role(project=project, user=user)
+        role = project_role(project=pair.post.project, user=user)
     if role is None:
         raise NotFound("No such pair.")
     for choice in choices.values():
@@ -133,7 +133,7 @@ def judgement_record(
     )
 
 
-def judgements_record_item(
+def judgements_plan_item(
     *,
     pair: CandidatePair,
     user,
@@ -145,23 +145,14 @@ def judgements_record_item(
     llm_verdict_visible: bool = False,
     role: str | None = None,
     existing: list[Judgement] | None = None,
-    policy=None,
-    pair_locked: bool = False,
-    pair_judgements: list[Judgement] | None = None,
-) -> tuple[list[Judgement], bool]:
-    """Record one rater's answers for several facets of one pair at once; return (rows, created).
+) -> tuple[list[Judgement], list[Judgement]]:
+    """The rules of one rater's answers for several facets of one pair; returns (already
+    stored, new unsaved rows). Nothing is written: the caller stores the new rows (the ORM
+    here, one SQL statement in the PostgreSQL Submit), so both writers share these rules.
 
-    The batch form of `judgement_record` for the rating screen, with the same rules: role
-    checked, choices validated, a resubmission of the same answers stores nothing and returns
-    created=False, and a different answer to an already answered facet is refused (409). It
-    costs three queries instead of five per facet, which is what keeps Submit fast.
-
-    A caller that has just read them passes `role` (the user's role in the project), `existing`
-    (the user's human judgements on this pair) and `policy` (the project's ConsensusPolicy) to
-    save their queries. bulk_create sends no post_save, so the consensus of the answered facets
-    is updated here in one batch: after commit, or at once in the same transaction when the
-    caller holds the pair's row lock (`pair_locked`, as assignment_submit does), from
-    `pair_judgements` (every judgement of the pair, read under that lock) when given.
+    Role checked, choices validated; an answer equal to the stored one is a resubmission
+    (nothing new), a different answer to an already answered facet is refused (409).
+    `role` and `existing` (the user's human judgements on this pair) save queries when known.
     """
     _judgement_check(
         pair=pair,
@@ -179,13 +170,13 @@ def judgements_record_item(
             )
         )
     wanted = {facet.id for facet in choices}
-    existing = {
+    stored = {
         j.facet_id: j
         for j in existing
         if j.facet_id in wanted and j.kind == JudgementKind.HUMAN and j.rater_user_id == user.pk
     }
     for facet, choice in choices.items():
-        if facet.id in existing and existing[facet.id].choice != choice:
+        if facet.id in stored and stored[facet.id].choice != choice:
             raise ApplicationError(
                 f"You already answered {facet.label} for this pair; undo it first to change it.",
                 status_code=409,
@@ -204,10 +195,22 @@ def judgements_record_item(
             llm_verdict_visible=llm_verdict_visible,
         )
         for facet, choice in choices.items()
-        if facet.id not in existing
+        if facet.id not in stored
     ]
+    return list(stored.values()), new
+
+
+def judgements_record_item(*, pair: CandidatePair, user, **rules) -> tuple[list[Judgement], bool]:
+    """Record one rater's answers for several facets of one pair at once; return (rows, created).
+
+    The batch form of `judgement_record` for the rating screen, with the same rules
+    (`judgements_plan_item`; its keyword arguments pass through). bulk_create sends no
+    post_save, so the pair is marked pending in this transaction and its consensus is
+    rebuilt soon after commit (`consensus_drain_soon`), off the request.
+    """
+    stored, new = judgements_plan_item(pair=pair, user=user, **rules)
     if not new:
-        return list(existing.values()), False
+        return stored, False
     try:
         # No savepoint of its own: a unique-constraint clash means a concurrent writer won, and
         # the caller's transaction is abandoned with the 409 below (one round trip saved twice).
@@ -217,12 +220,7 @@ def judgements_record_item(
             "These answers were changed by another request at the same moment; reload and retry.",
             status_code=409,
         ) from None
-    judgements_bulk_created(
-        judgements=created,
-        pair=pair,
-        project=pair.post.project,
-        policy=policy,
-        pair_locked=pair_locked,
-        pair_judgements=None if pair_judgements is None else [*pair_judgements, *created],
-    )
-    return list(existing.values()) + created, True
+    project_id = pair.post.project_id
+    consensus_mark_pending(pair_id=pair.pk, project_id=project_id)
+    transaction.on_commit(lambda: consensus_drain_soon(project_id=project_id))
+    return stored + created, True

@@ -97,6 +97,29 @@ class Consensus(models.Model):
         return f"pair {self.pair_id}/{self.facet_id}: {self.label} ({self.confidence:.2f})"
 
 
+class ConsensusPending(models.Model):
+    """A pair whose judgements changed after its consensus was last built.
+
+    The rating screen's Submit writes this row in its own transaction instead of rebuilding the
+    consensus there (that rebuild cost more than the rest of the request): the row commits with
+    the answers, so no change is ever lost, and `consensus_drain` rebuilds pending pairs soon
+    after (a Celery task) or before anyone reads consensus (readers drain first).
+    """
+
+    pair = models.OneToOneField(
+        CandidatePair, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    # Indexed by the (project, marked_at) index below, which drains read in that order.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    marked_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "marked_at"])]
+
+    def __str__(self) -> str:
+        return f"pair {self.pair_id} pending since {self.marked_at:%Y-%m-%d %H:%M:%S}"
+
+
 class RaterReliability(models.Model):
     """One rater's (human or LLM) reliability in a project: Dawid–Skene fit and gold accuracy."""
 

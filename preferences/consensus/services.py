@@ -11,7 +11,8 @@ from collections import Counter, defaultdict
 from pathlib import PurePosixPath
 
 import numpy as np
-from django.db import transaction
+from django.core.cache import cache
+from django.db import connection, transaction
 from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
@@ -31,6 +32,7 @@ from . import metrics
 from .models import (
     GOLD_FACET_KEYS,
     Consensus,
+    ConsensusPending,
     ConsensusPolicy,
     GoldItem,
     GoldKind,
@@ -310,9 +312,10 @@ def consensus_refresh_stale(*, judgements: QuerySet[Judgement]) -> int:
     """Bring the consensus of every item these judgements touch up to date; return how many
     items were rebuilt.
 
-    Judgement writes update their item after commit, so this is normally a no-op; it catches
-    items written without signals (bulk inserts, imports) or whose update failed, so readers
-    such as snapshot exports always see the consensus of the judgements as they stand.
+    Judgement writes mark their pair pending (drained soon after) or update it after commit,
+    so this is normally a no-op; it catches items written without either (bulk inserts,
+    imports) or whose update failed, so readers such as snapshot exports always see the
+    consensus of the judgements as they stand.
     """
     latest = judgements.order_by().values("pair_id", "facet_id").annotate(last=Max("created_at"))
     updated = {
@@ -321,23 +324,28 @@ def consensus_refresh_stale(*, judgements: QuerySet[Judgement]) -> int:
             pair_id__in=judgements.values("pair_id")
         ).values_list("pair_id", "facet_id", "updated_at")
     }
-    stale = [
+    stale = {
         (row["pair_id"], row["facet_id"])
         for row in latest.iterator(chunk_size=5000)
         if (at := updated.get((row["pair_id"], row["facet_id"]))) is None or at < row["last"]
-    ]
+    }
     if not stale:
         return 0
+    return _rebuild_pairs({pair_id for pair_id, _ in stale}, only=stale)
+
+
+def _rebuild_pairs(pair_ids: set[int], *, only: set[tuple[int, int]] | None = None) -> int:
+    """Rebuild the consensus of these pairs (every facet, or the (pair, facet) items in
+    `only`) from their judgements as they stand; items left without judgements lose their
+    row. Loads judgements, policies and reliabilities once per call. Returns items rebuilt."""
     by_item: dict[tuple[int, int], list[Judgement]] = defaultdict(list)
-    wanted = set(stale)
-    pair_ids = {pair_id for pair_id, _ in stale}
     for j in (
         Judgement.objects.filter(pair_id__in=pair_ids)
         .select_related("llm_verdict", "facet")
         .order_by("id")
         .iterator(chunk_size=5000)
     ):
-        if (j.pair_id, j.facet_id) in wanted:
+        if only is None or (j.pair_id, j.facet_id) in only:
             by_item[(j.pair_id, j.facet_id)].append(j)
     now = timezone.now()
     rows = []
@@ -356,7 +364,82 @@ def consensus_refresh_stale(*, judgements: QuerySet[Judgement]) -> int:
             )
         )
     _upsert(rows)
+    if only is None:  # an undo can leave a facet of the pair with no judgement at all
+        gone = [
+            pk
+            for pk, pair_id, facet_id in Consensus.objects.filter(pair_id__in=pair_ids).values_list(
+                "pk", "pair_id", "facet_id"
+            )
+            if (pair_id, facet_id) not in by_item
+        ]
+        if gone:
+            Consensus.objects.filter(pk__in=gone).delete()
     return len(rows)
+
+
+# --- Pending pairs: consensus rebuilt off the rating request ------------------------------
+
+_DRAIN_SQL = """
+    DELETE FROM consensus_consensuspending
+    WHERE pair_id IN (SELECT pair_id FROM consensus_consensuspending
+                      WHERE project_id = %s ORDER BY marked_at LIMIT %s{lock})
+    RETURNING pair_id"""
+
+
+def consensus_mark_pending(*, pair_id: int, project_id: int) -> None:
+    """Note, inside the caller's transaction, that the pair's judgements changed.
+
+    (The PostgreSQL Submit writes the same row inside its own statement.)"""
+    ConsensusPending.objects.bulk_create(
+        [ConsensusPending(pair_id=pair_id, project_id=project_id, marked_at=timezone.now())],
+        ignore_conflicts=True,
+    )
+
+
+def consensus_drain(*, project_id: int, batch: int = 1000) -> int:
+    """Rebuild the consensus of the project's pending pairs, oldest first; return how many.
+
+    Each batch is one transaction that deletes its pending rows *before* reading judgements:
+    a Submit committing meanwhile waits on that delete and then marks its pair pending again,
+    so an answer is never left out. Concurrent drains take disjoint rows (SKIP LOCKED). A
+    failed rebuild rolls back and leaves its rows pending.
+    """
+    lock = (
+        " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    )
+    done = 0
+    while True:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(_DRAIN_SQL.format(lock=lock), [project_id, batch])
+                pair_ids = {row[0] for row in cursor.fetchall()}
+            if not pair_ids:
+                return done
+            _rebuild_pairs(pair_ids)
+            if CandidatePair.objects.filter(pk__in=pair_ids, source=PairSource.GOLD).exists():
+                gold_accuracy_refresh(project=Project(pk=project_id))
+        done += len(pair_ids)
+
+
+def consensus_drain_soon(*, project_id: int) -> None:
+    """Ask a worker to drain the project's pending pairs in about a second (at most one task
+    per project waiting at a time). With eager Celery (tests, `make run`) it drains now."""
+    from .tasks import consensus_drain_task
+
+    if cache.add(_drain_key(project_id), 1, timeout=DRAIN_DEBOUNCE_S):
+        consensus_drain_task.apply_async((project_id,), countdown=1)
+
+
+def consensus_drain_armed_clear(*, project_id: int) -> None:
+    """The drain task calls this first: submits from now on schedule another drain."""
+    cache.delete(_drain_key(project_id))
+
+
+def _drain_key(project_id: int) -> str:
+    return f"altpref:consensus-drain:{project_id}"
+
+
+DRAIN_DEBOUNCE_S = 30  # the key is deleted when the task starts; this only bounds a lost task
 
 
 def consensus_recompute(*, project: Project) -> int:

@@ -1,5 +1,7 @@
 """Template helpers for the rating pages: Markdown guidelines rendered safely."""
 
+from functools import lru_cache
+
 from django import template
 from django.utils.safestring import mark_safe
 from markdown_it import MarkdownIt
@@ -13,4 +15,10 @@ _md = MarkdownIt("js-default")
 
 @register.filter
 def markdown_safe(text: str) -> str:
-    return mark_safe(_md.render(text or ""))  # noqa: S308 - html=False escapes all raw HTML
+    return _render(text or "")
+
+
+@lru_cache(maxsize=64)
+def _render(text: str) -> str:
+    # The guidelines are rendered on every judge page and rarely change: keyed by their text.
+    return mark_safe(_md.render(text))  # noqa: S308 - html=False escapes all raw HTML

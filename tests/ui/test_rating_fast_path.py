@@ -1,6 +1,7 @@
-"""The rating fast path keeps its promises: consensus follows rating-screen submits (written
-with bulk_create, which sends no post_save), Next finds a project's pairs behind other
-projects' older ones, and Next / Submit stay within their query budget."""
+"""The rating fast path keeps its promises: consensus follows rating-screen submits (the pair
+is marked pending in the submit's transaction and drained after commit, off the request),
+Next finds a project's pairs behind other projects' older ones, and Next / Submit stay within
+their query budget."""
 
 import re
 
@@ -11,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from annotate.models import Membership
 from annotate.services import project_create
-from preferences.consensus.models import Consensus
+from preferences.consensus.models import Consensus, ConsensusPending
 from preferences.consensus.services import consensus_update_for
 from preferences.models import Assignment, CandidatePair, Facet, Judgement
 from preferences.queue import assignment_next
@@ -39,27 +40,33 @@ def _next(client, project) -> int:
     return int(re.search(r'action="/rate/items/(\d+)/submit/"', body).group(1))
 
 
-def test_rating_screen_submit_updates_consensus_of_every_facet(project, member):
+def test_rating_screen_submit_updates_consensus_of_every_facet(
+    project, member, django_capture_on_commit_callbacks
+):
     project.overlap = 2
     project.save()
     pair = make_pair(project=project)
     r1, r2 = _rater(project, member, "r1"), _rater(project, member, "r2")
     facets = list(Facet.objects.filter(project=project, is_active=True))
 
-    assert (
-        r1.post(f"/rate/items/{_next(r1, project)}/submit/", all_facets(project, "A")).status_code
-        == 302
-    )
+    with django_capture_on_commit_callbacks() as callbacks:
+        form = all_facets(project, "A")
+        assert r1.post(f"/rate/items/{_next(r1, project)}/submit/", form).status_code == 302
+    # Committed with the answers: the pair is pending and nothing was blended in the request.
+    assert ConsensusPending.objects.filter(pair=pair, project=project).exists()
+    assert not Consensus.objects.filter(pair=pair).exists()
+    for callback in callbacks:  # after commit: the drain (eager Celery here) runs
+        callback()
+    assert not ConsensusPending.objects.filter(pair=pair).exists()
     rows = {c.facet_id: c for c in Consensus.objects.filter(pair=pair)}
     assert set(rows) == {f.id for f in facets}
     stored = dict(Judgement.objects.filter(pair=pair).values_list("facet_id", "choice"))
     # One vote per facet: the consensus is that vote (as stored, whatever order was shown).
     assert all(c.n_judgements == 1 and c.label == stored[f] for f, c in rows.items())
 
-    assert (
-        r2.post(f"/rate/items/{_next(r2, project)}/submit/", all_facets(project, "B")).status_code
-        == 302
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        form = all_facets(project, "B")
+        assert r2.post(f"/rate/items/{_next(r2, project)}/submit/", form).status_code == 302
     rows = {c.facet_id: c for c in Consensus.objects.filter(pair=pair)}
     assert all(c.n_judgements == 2 for c in rows.values())
     for facet in facets:
@@ -80,7 +87,8 @@ def test_undo_after_a_rating_screen_submit_removes_its_consensus(
     pair = make_pair(project=project)
     client = _rater(project, member, "r1")
     aid = _next(client, project)
-    client.post(f"/rate/items/{aid}/submit/", all_facets(project))
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"/rate/items/{aid}/submit/", all_facets(project))
     assert Consensus.objects.filter(pair=pair).count() == project.facets.count()
     with django_capture_on_commit_callbacks(execute=True):  # undo updates after commit
         assert client.post(f"/rate/items/{aid}/undo/").status_code == 302

@@ -1,0 +1,248 @@
+"""Reads for the judge screen: the rater's state in a project, and everything one item's page
+shows. The queue's hot path: on PostgreSQL each is one SQL statement (the ORM spent more time
+building its queries than the database spent answering them); other databases (SQLite for
+`make run`) get the same data through the ORM.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from django.db import connection
+from django.utils import timezone
+
+from annotate.models import AltText, Image, Post, Project
+from core.db import PreparedCursor
+from core.errors import NotFound
+
+from .consensus.models import ConsensusPolicy
+from .consensus.selectors import consensus_policy_get
+from .models import Assignment, CandidatePair, Facet
+
+
+@dataclass
+class RaterState:
+    project: Project
+    role: str
+    # The project's policy. On PostgreSQL only the fields the queue reads (blind_first,
+    # gold_rate) come from the database; the others keep their defaults.
+    policy: ConsensusPolicy
+    # The rater's oldest live reservation in the project: (id, pair id, shown order).
+    current: tuple[int, int, str] | None
+    started: bool  # whether the rater has ever had an item of the project
+
+
+@dataclass
+class JudgePage:
+    assignment: Assignment  # with pair, post, image and both alt-texts loaded
+    facets: list[Facet]
+    llm: dict[str, list[str]] = field(default_factory=dict)  # facet key -> stored choices
+    undo_id: int | None = None  # the submission `u` would undo
+    progress: dict = field(default_factory=dict)
+
+
+def _fast() -> bool:
+    return connection.vendor == "postgresql"
+
+
+ROLE_SQL = """CASE WHEN %(staff)s::boolean THEN 'admin' ELSE
+    (SELECT m.role FROM annotate_membership m
+     WHERE m.project_id = {project} AND m.user_id = %(user)s) END"""
+
+_STATE_SQL = f"""
+    SELECT pr.id, pr.name, pr.guidelines, pr.overlap, pr.reservation_seconds, pr.created_at,
+           {ROLE_SQL.format(project="pr.id")},
+           cp.id, cp.blind_first, cp.gold_rate, cur.id, cur.pair_id, cur.shown_order,
+           cur.id IS NOT NULL OR EXISTS (SELECT 1 FROM preferences_assignment a
+                                         WHERE a.rater_id = %(user)s AND a.project_id = pr.id)
+    FROM annotate_project pr
+    LEFT JOIN consensus_consensuspolicy cp ON cp.project_id = pr.id
+    LEFT JOIN LATERAL (
+        SELECT a.id, a.pair_id, a.shown_order FROM preferences_assignment a
+        WHERE a.rater_id = %(user)s AND a.project_id = pr.id AND a.status = 'reserved'
+        AND a.reserved_until > %(now)s ORDER BY a.reserved_at, a.id LIMIT 1) cur ON TRUE
+    WHERE pr.id = %(project)s"""
+
+
+def rater_state(*, user, project_id: int) -> RaterState:
+    """The project, the user's role, the policy and the user's live reservation, or NotFound
+    for a project the user is not a member of (staff act as admins)."""
+    if not _fast():
+        return _rater_state_orm(user=user, project_id=project_id)
+    params = {"project": project_id, "user": user.pk, "staff": user.is_staff, "now": timezone.now()}
+    with PreparedCursor(connection) as cursor:
+        row = cursor.execute(_STATE_SQL, params).fetchone()
+    if row is None or row[6] is None:
+        raise NotFound("No such project.")
+    (pid, name, guidelines, overlap, seconds, created, role, cp_id, blind, gold,
+     current_id, current_pair_id, current_order, started) = row  # fmt: skip
+    project = Project(
+        id=pid,
+        name=name,
+        guidelines=guidelines,
+        overlap=overlap,
+        reservation_seconds=seconds,
+        created_at=created,
+    )
+    policy = (
+        ConsensusPolicy(id=cp_id, project=project, blind_first=blind, gold_rate=gold)
+        if cp_id is not None
+        else ConsensusPolicy(project=project)
+    )
+    return RaterState(
+        project=project,
+        role=role,
+        policy=policy,
+        current=current_id and (current_id, current_pair_id, current_order),
+        started=started,
+    )
+
+
+def _rater_state_orm(*, user, project_id: int) -> RaterState:
+    from .queue import assignment_current
+    from .selectors import project_with_role_for_user
+
+    project, role = project_with_role_for_user(user=user, project_id=project_id)
+    current = assignment_current(project=project, user=user)
+    started = current is not None or Assignment.objects.filter(project=project, rater=user).exists()
+    return RaterState(
+        project=project,
+        role=role,
+        policy=consensus_policy_get(project=project),
+        current=current and (current.pk, current.pair_id, current.shown_order),
+        started=started,
+    )
+
+
+_PAGE_SQL = """
+    SELECT a.project_id, a.pair_id, a.rater_id, a.status, a.shown_order, a.token, a.reserved_at,
+           a.reserved_until, a.submitted_at,
+           p.post_id, p.alt_a_id, p.alt_b_id, p.source, p.known_preference,
+           po.platform, po.context, po.external_id, po.image_id,
+           im.sha256, im.width, im.height, aa.text, ab.text,
+           (SELECT json_agg(json_build_array(f.id, f.key, f.label, f.question, f.position)
+                            ORDER BY f.position, f.id)
+            FROM preferences_facet f WHERE f.project_id = a.project_id AND f.is_active),
+           -- LLM verdicts only when the rater may see them: %(llm)s is true, false, or null
+           -- for "once the rater has judged the pair" (blind-first on an item judged before).
+           CASE WHEN %(llm)s::boolean OR (%(llm)s::boolean IS NULL AND EXISTS (
+                    SELECT 1 FROM preferences_judgement h WHERE h.pair_id = a.pair_id
+                    AND h.rater_user_id = a.rater_id AND h.kind = 'human'))
+           THEN (SELECT json_agg(json_build_array(f.key, j.choice) ORDER BY j.id)
+                 FROM preferences_judgement j JOIN preferences_facet f ON f.id = j.facet_id
+                 WHERE j.pair_id = a.pair_id AND j.kind = 'llm') END,
+           (SELECT u.id FROM preferences_assignment u
+            WHERE u.rater_id = a.rater_id AND u.project_id = a.project_id AND u.status = 'done'
+            AND u.reserved_until > %(now)s ORDER BY u.submitted_at DESC, u.id DESC LIMIT 1),
+           (SELECT json_build_array(COUNT(*), percentile_cont(0.5) WITHIN GROUP
+                   (ORDER BY EXTRACT(EPOCH FROM d.submitted_at - d.reserved_at)))
+            FROM preferences_assignment d
+            WHERE d.rater_id = a.rater_id AND d.project_id = a.project_id AND d.status = 'done')
+    FROM preferences_assignment a
+    JOIN preferences_candidatepair p ON p.id = a.pair_id
+    JOIN annotate_post po ON po.id = p.post_id
+    JOIN annotate_image im ON im.id = po.image_id
+    JOIN annotate_alttext aa ON aa.id = p.alt_a_id
+    JOIN annotate_alttext ab ON ab.id = p.alt_b_id
+    WHERE a.id = %(id)s"""
+
+
+def judge_page(
+    *, assignment_id: int, project: Project, user, llm_visible: bool | None, policy=None
+) -> JudgePage:
+    """Everything the judge screen shows for one assignment (the caller has checked that it is
+    the rater's). `llm_visible` is whether LLM verdicts may be shown, or None to decide by the
+    policy's blind-first rule (shown once the rater has judged the pair)."""
+    if policy is not None and not policy.blind_first:
+        llm_visible = True
+    if not _fast():
+        return _judge_page_orm(
+            assignment_id=assignment_id,
+            project=project,
+            user=user,
+            llm_visible=llm_visible,
+            policy=policy,
+        )
+    params = {"id": assignment_id, "llm": llm_visible, "now": timezone.now()}
+    with PreparedCursor(connection) as cursor:
+        row = cursor.execute(_PAGE_SQL, params).fetchone()
+    if row is None:
+        raise NotFound("No such item in your queue.")
+    (_project_id, pair_id, _rater_id, status, order, token, reserved_at, reserved_until, submitted,
+     post_id, alt_a_id, alt_b_id, source, known, platform, context, external_id, image_id,
+     sha256, width, height, text_a, text_b, facets, llm, undo_id, progress) = row  # fmt: skip
+    image = Image(id=image_id, sha256=sha256, width=width, height=height)
+    post = Post(
+        id=post_id,
+        project=project,
+        platform=platform,
+        context=context,
+        external_id=external_id,
+        image=image,
+    )
+    pair = CandidatePair(
+        id=pair_id,
+        post=post,
+        alt_a=AltText(id=alt_a_id, post=post, text=text_a),
+        alt_b=AltText(id=alt_b_id, post=post, text=text_b),
+        source=source,
+        known_preference=known,
+    )
+    assignment = Assignment(
+        id=assignment_id,
+        project=project,
+        pair=pair,
+        rater=user,
+        status=status,
+        shown_order=order,
+        token=token,
+        reserved_at=reserved_at,
+        reserved_until=reserved_until,
+        submitted_at=submitted,
+    )
+    verdicts: dict[str, list[str]] = {}
+    for key, choice in json_column(llm) or []:
+        verdicts.setdefault(key, []).append(choice)
+    items, median = json_column(progress)
+    return JudgePage(
+        assignment=assignment,
+        facets=[
+            Facet(id=i, project=project, key=k, label=lb, question=q, position=pos)
+            for i, k, lb, q, pos in json_column(facets) or []
+        ],
+        llm=verdicts,
+        undo_id=undo_id,
+        progress={
+            "items_done": items,
+            "corrections": None,
+            "median_seconds": round(median, 1) if median is not None else None,
+        },
+    )
+
+
+def json_column(value):
+    # Django leaves json/jsonb results of raw SQL as text on psycopg 3.
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _judge_page_orm(
+    *, assignment_id: int, project: Project, user, llm_visible: bool | None, policy
+) -> JudgePage:
+    from .queue import assignment_last_undoable, llm_verdicts_for_rater
+    from .selectors import rater_progress
+
+    assignment = Assignment.objects.select_related(
+        "pair__post__image", "pair__alt_a", "pair__alt_b"
+    ).get(pk=assignment_id)
+    assignment.project = project
+    undo = assignment_last_undoable(project=project, user=user)
+    return JudgePage(
+        assignment=assignment,
+        facets=list(Facet.objects.filter(project=project, is_active=True)),
+        llm=llm_verdicts_for_rater(
+            pair=assignment.pair, user=user, project=project, policy=policy, visible=llm_visible
+        ),
+        undo_id=undo and undo.pk,
+        progress=rater_progress(project=project, user=user, with_corrections=False),
+    )
