@@ -2,10 +2,15 @@
 
 Overlap N = distinct raters per pair. A rater's assignment counts against N while it is submitted
 or reserved and not expired; expired reservations free their slot (reclaimed) without a sweeper.
-On PostgreSQL, Next locks the candidate pair row with SELECT … FOR UPDATE SKIP LOCKED and counts
-the pair's active assignments again under that lock, so two raters pressing Next together can
-never push a pair past N: the second one skips the locked row and takes another pair. SQLite
-serialises writers, which is enough for the embedded default.
+
+On PostgreSQL, Next searches and reserves in one call of the altpref_reserve_next function
+(preferences/sql/): it locks the candidate pair row with SELECT … FOR UPDATE SKIP LOCKED and
+counts the pair's active assignments again under that lock, so two raters pressing Next together
+can never push a pair past N: the second one skips the locked row and takes another pair. Submit
+within a live reservation is one guarded statement (answers, pending consensus, done); anything
+else takes a locked transaction. These statements are prepared once per connection
+(core.db.PreparedCursor): on this path the ORM and PostgreSQL's planner cost more than the work.
+SQLite serialises writers, which is enough for the embedded default; it takes the ORM path.
 """
 
 from __future__ import annotations
@@ -45,10 +50,6 @@ from .services import judgements_plan_item
 
 # How many locked-out or just-filled candidates Next tries before giving up for this request.
 _NEXT_ATTEMPTS = 8
-
-
-# The SQL form of _active() for an assignment aliased "a" (raw statements below).
-_LIVE = "(a.status = 'done' OR (a.status = 'reserved' AND a.reserved_until > %(now)s))"
 
 
 def _active(now) -> Q:
@@ -123,49 +124,41 @@ def _reserve(*, project: Project, user, pair_id: int, now) -> Assignment:
 _PAGE_RELATED = ("post__image", "alt_a", "alt_b")
 
 
-_RESERVE_IF_OPEN_SQL = f"""
-    INSERT INTO preferences_assignment
-        (project_id, pair_id, rater_id, status, shown_order, token, reserved_at, reserved_until,
-         submitted_at)
-    SELECT %(project)s::bigint, %(pair)s::bigint, %(user)s::integer, 'reserved',
-           %(order)s::varchar, %(token)s::uuid, %(now)s::timestamptz, %(until)s::timestamptz, NULL
-    WHERE (SELECT COUNT(*) FROM preferences_assignment a
-           WHERE a.pair_id = %(pair)s AND a.rater_id <> %(user)s AND {_LIVE}) < %(overlap)s
-      -- _commit_without_flush_wait, folded into this statement to save a round trip
-      AND set_config('synchronous_commit', 'off', true) = 'off'
-    ON CONFLICT (pair_id, rater_id) DO UPDATE SET
-        project_id = EXCLUDED.project_id, status = EXCLUDED.status,
-        shown_order = EXCLUDED.shown_order, token = EXCLUDED.token,
-        reserved_at = EXCLUDED.reserved_at, reserved_until = EXCLUDED.reserved_until,
-        submitted_at = NULL
-    RETURNING id, shown_order, token, reserved_at, reserved_until"""
+_RESERVE_NEXT_SQL = """
+    SELECT r_id, r_pair, r_order, r_at, r_until FROM altpref_reserve_next(
+        %(project)s::bigint, %(user)s::integer, %(now)s::timestamptz, %(until)s::timestamptz,
+        %(overlap)s::integer, %(floor)s::bigint, %(order)s::varchar, %(token)s::uuid,
+        %(attempts)s::integer)"""
 
 
-def _reserve_if_open(
-    *, project: Project, user, pair_id: int, now, overlap: int
-) -> Assignment | None:
-    """`_reserve` and the overlap recount in one statement (PostgreSQL; the caller holds the
-    pair's row lock): the reservation (its own columns only), or None when other raters filled
-    the pair.
+def _reserve_next(*, project: Project, user) -> Assignment | None:
+    """Search and reserve in one call of the altpref_reserve_next function (PostgreSQL; see
+    preferences/sql/reserve_next_v1.sql), in its own transaction: the reservation (its own
+    columns only), or None when every open pair was locked by others or none is left.
 
-    Under READ COMMITTED the statement's count sees every reservation committed before it,
-    which the pair lock orders before this one.
+    The function turns synchronous_commit off for its transaction (a lost reservation is
+    harmless): called inside a caller's transaction, that applies to the caller's commit too.
     """
-    params = {
-        "project": project.pk,
-        "pair": pair_id,
-        "user": user.pk,
-        "order": random.choice([ShownOrder.AB, ShownOrder.BA]).value,
-        "token": uuid.uuid4(),
-        "now": now,
-        "until": now + timedelta(seconds=project.reservation_seconds),
-        "overlap": overlap,
-    }
+    now = timezone.now()
     with PreparedCursor(connection) as cursor:
-        row = cursor.execute(_RESERVE_IF_OPEN_SQL, params).fetchone()
+        floor = _queue_floor(cursor, project)
+        if floor is None:
+            return None
+        params = {
+            "project": project.pk,
+            "user": user.pk,
+            "now": now,
+            "until": now + timedelta(seconds=project.reservation_seconds),
+            "overlap": project.overlap,
+            "floor": floor,
+            "order": random.choice([ShownOrder.AB, ShownOrder.BA]).value,
+            "token": uuid.uuid4(),
+            "attempts": _NEXT_ATTEMPTS,
+        }
+        row = cursor.execute(_RESERVE_NEXT_SQL, params).fetchone()
     if row is None:
         return None
-    pk, order, token, reserved_at, reserved_until = row
+    pk, pair_id, order, reserved_at, reserved_until = row
     return Assignment(
         id=pk,
         project=project,
@@ -173,7 +166,7 @@ def _reserve_if_open(
         rater=user,
         status=AssignmentStatus.RESERVED,
         shown_order=order,
-        token=token,
+        token=params["token"],
         reserved_at=reserved_at,
         reserved_until=reserved_until,
     )
@@ -229,40 +222,30 @@ def assignment_next(
         with transaction.atomic():
             reserved = _reserve(project=project, user=user, pair_id=gold.pk, now=timezone.now())
         return _fresh(_with_related(reserved.pk, project=project), policy=policy)
+    if _fast():
+        reserved = _reserve_next(project=project, user=user)
+        if reserved is not None:
+            # The rater has never judged this pair (the search excludes judged pairs).
+            return _fresh(reserved, policy=policy, judged=False)
+    # Every open pair may just be locked by raters reserving right now (or this is SQLite,
+    # which has no row locks): search again, waiting for locks rather than reporting an empty
+    # queue, then count again under the lock (a new statement sees every committed reservation).
     overlap = project.overlap
     tried: list[int] = []
     with transaction.atomic():
         now = timezone.now()
         for _ in range(_NEXT_ATTEMPTS):
-            pair_id = None
-            if _fast():
-                pair_id = _open_pair_locked(
-                    project=project, user=user, now=now, overlap=overlap, tried=tried
-                )
-            if pair_id is None:
-                # Every open pair may just be locked by raters reserving right now (or this is
-                # SQLite, which has no row locks): wait for one rather than report an empty queue.
-                pair_id = _open_pair_waiting(project=project, user=user, now=now, tried=tried)
+            pair_id = _open_pair_waiting(project=project, user=user, now=now, tried=tried)
             if pair_id is None:
                 break
-            # Count again under the row lock: the first count came from the statement's snapshot.
-            if _fast():
-                reserved = _reserve_if_open(
-                    project=project, user=user, pair_id=pair_id, now=now, overlap=overlap
-                )
-            elif (
+            active = (
                 Assignment.objects.filter(_active(now), pair_id=pair_id).exclude(rater=user).count()
-                < overlap
-            ):
-                reserved = _with_related(
-                    _reserve(project=project, user=user, pair_id=pair_id, now=now).pk,
-                    project=project,
+            )
+            if active < overlap:
+                reserved = _reserve(project=project, user=user, pair_id=pair_id, now=now)
+                return _fresh(
+                    _with_related(reserved.pk, project=project), policy=policy, judged=False
                 )
-            else:
-                reserved = None
-            if reserved is not None:
-                # The rater has never judged this pair (the query excludes judged pairs).
-                return _fresh(reserved, policy=policy, judged=False)
             tried.append(pair_id)
         skipped = _next_skipped(project=project, user=user, now=now)
         return (
@@ -295,44 +278,6 @@ def _open_pair_waiting(*, project: Project, user, now, tried: list[int]) -> int 
         .first()
     )
 
-
-# The hot statement of Next, one per phase, in SQL (the ORM built and compiled these nested
-# queries anew on every request).
-# Phase "started": pairs other raters have started (finishing them completes items), found by
-# a grouped scan of the project's live assignments rather than a count for every pair.
-# Phases "unknown" and "known": fresh pairs in id order, unknown answers first; index-ordered
-# scans that stop at the first free row instead of sorting every open pair of the project.
-# They start at the project's first pair: pairs carry no project column, so without that bound
-# the scan walks every older project's pairs before reaching this one's (the same bound,
-# repeated in the subqueries, lets their merge joins start there too).
-# All: never a gold pair (those come from the gold draw), never one this rater has submitted,
-# skipped or judged, never one tried already; rows other raters are locking are skipped.
-_MINE = """
-    p.source <> 'gold'
-    AND NOT EXISTS (SELECT 1 FROM preferences_assignment o
-                    WHERE o.pair_id = p.id AND o.pair_id >= %(floor)s
-                    AND o.rater_id = %(user)s AND o.status <> 'reserved')
-    AND NOT EXISTS (SELECT 1 FROM preferences_judgement j
-                    WHERE j.pair_id = p.id AND j.pair_id >= %(floor)s
-                    AND j.rater_user_id = %(user)s AND j.kind = 'human')
-    AND NOT (p.id = ANY(%(tried)s::bigint[]))"""
-_LOCK = " ORDER BY p.id LIMIT 1 FOR NO KEY UPDATE OF p SKIP LOCKED"
-_PHASE_SQL = {
-    "started": f"""SELECT p.id FROM preferences_candidatepair p
-        WHERE p.id IN (SELECT a.pair_id FROM preferences_assignment a
-                       WHERE a.project_id = %(project)s AND a.pair_id >= %(floor)s AND {_LIVE}
-                       GROUP BY a.pair_id HAVING COUNT(*) < %(overlap)s)
-        AND {_MINE}{_LOCK}""",
-    **{
-        phase: f"""SELECT p.id FROM preferences_candidatepair p
-        JOIN annotate_post po ON po.id = p.post_id
-        WHERE po.project_id = %(project)s AND p.id >= %(floor)s AND p.known_preference IS {test}
-        AND NOT EXISTS (SELECT 1 FROM preferences_assignment a
-                        WHERE a.pair_id = p.id AND a.pair_id >= %(floor)s AND {_LIVE})
-        AND {_MINE}{_LOCK}"""
-        for phase, test in (("unknown", "NULL"), ("known", "NOT NULL"))
-    },
-}
 
 # The queue floor: every pair of the project below it has N submitted (done) assignments, so
 # it is full for good and the searches above start there. Without it each Next walked every
@@ -381,27 +326,6 @@ def _queue_floor_lower(*, project_id: int, pair_id: int) -> None:
     for key, state in _FLOOR.items():
         if key[0] == project_id and state[0] > pair_id:
             state[0] = pair_id
-
-
-def _open_pair_locked(*, project: Project, user, now, overlap: int, tried: list[int]) -> int | None:
-    """The most useful open pair for the rater, row-locked (PostgreSQL), or None."""
-    with PreparedCursor(connection) as cursor:
-        floor = _queue_floor(cursor, project)
-        if floor is None:
-            return None
-        params = {
-            "project": project.pk,
-            "user": user.pk,
-            "now": now,
-            "overlap": overlap,
-            "tried": tried,
-            "floor": floor,
-        }
-        for phase in ("started", "unknown", "known") if overlap > 1 else ("unknown", "known"):
-            row = cursor.execute(_PHASE_SQL[phase], params).fetchone()
-            if row is not None:
-                return row[0]
-    return None
 
 
 def _fresh(assignment: Assignment, *, policy, judged: bool | None = None) -> Assignment:
@@ -519,13 +443,21 @@ _SUBMIT_READ_SQL = f"""
     FROM preferences_assignment a
     JOIN preferences_candidatepair p ON p.id = a.pair_id
     JOIN annotate_project pr ON pr.id = a.project_id
-    WHERE a.id = %(id)s AND a.rater_id = %(user)s
-    FOR NO KEY UPDATE OF a, p"""
+    WHERE a.id = %(id)s AND a.rater_id = %(user)s"""
+_SUBMIT_READ_LOCKED_SQL = _SUBMIT_READ_SQL + "\n    FOR NO KEY UPDATE OF a, p"
 
 # The answers, the pair marked pending for the consensus drain, and the assignment done, in one
-# statement (with the read above: two round trips per Submit inside BEGIN … COMMIT).
+# statement. `guard` is the optimistic Submit's condition: the reservation is still live and
+# still this rater's, re-checked on the row as it stands when the statement locks it (a
+# concurrent double submit waits, then finds it done and writes nothing).
 _SUBMIT_WRITE_SQL = """
-    WITH answers AS (
+    WITH done AS (
+        UPDATE preferences_assignment SET status = 'done', submitted_at = %(now)s::timestamptz
+        WHERE id = %(id)s::bigint AND rater_id = %(user)s::integer
+        AND (NOT %(guard)s::boolean
+             OR (status = 'reserved' AND reserved_until > %(now)s::timestamptz))
+        RETURNING pair_id
+    ), answers AS (
         INSERT INTO preferences_judgement
             (pair_id, facet_id, kind, rater_user_id, rater_llm_id, choice, shown_order,
              seconds_spent, rationale, client_key, llm_verdict_visible, created_at)
@@ -534,18 +466,18 @@ _SUBMIT_WRITE_SQL = """
                %(llm)s::boolean, %(now)s::timestamptz
         FROM unnest(%(facets)s::bigint[], %(choices)s::text[], %(keys)s::text[])
              AS t(facet, choice, client_key)
+        WHERE EXISTS (SELECT 1 FROM done)
         RETURNING 1
     ), pending AS (
         INSERT INTO consensus_consensuspending (pair_id, project_id, marked_at)
         SELECT %(pair)s::bigint, %(project)s::bigint, %(now)s::timestamptz
-        WHERE %(changed)s::boolean
+        WHERE %(changed)s::boolean AND EXISTS (SELECT 1 FROM done)
         ON CONFLICT (pair_id) DO NOTHING
     )
-    UPDATE preferences_assignment SET status = 'done', submitted_at = %(now)s::timestamptz
-    WHERE id = %(id)s::bigint"""
+    SELECT COUNT(*) FROM done"""
 
 
-def _submit_read(*, assignment_id: int, user) -> _SubmitItem | None:
+def _submit_read(*, assignment_id: int, user, lock: bool) -> _SubmitItem | None:
     if not _fast():
         try:
             assignment = _locked_assignment(assignment_id=assignment_id, user=user, lock_pair=True)
@@ -564,7 +496,8 @@ def _submit_read(*, assignment_id: int, user) -> _SubmitItem | None:
         )
     params = {"id": assignment_id, "user": user.pk, "staff": user.is_staff}
     with PreparedCursor(connection) as cursor:
-        row = cursor.execute(_SUBMIT_READ_SQL, params).fetchone()
+        sql = _SUBMIT_READ_LOCKED_SQL if lock else _SUBMIT_READ_SQL
+        row = cursor.execute(sql, params).fetchone()
     if row is None:
         return None
     (project_id, pair_id, status, order, token, reserved_at, reserved_until, post_id, overlap,
@@ -609,7 +542,9 @@ def _submit_read(*, assignment_id: int, user) -> _SubmitItem | None:
 _POLICY_BLIND_FIRST = ConsensusPolicy._meta.get_field("blind_first").default
 
 
-def _submit_write(*, item: _SubmitItem, new: list[Judgement], now) -> None:
+def _submit_write(*, item: _SubmitItem, new: list[Judgement], now, guard: bool = False) -> bool:
+    """Store the new answers and mark the assignment done; False when `guard` found the
+    reservation no longer live (nothing written)."""
     assignment = item.assignment
     if not _fast():
         if new:
@@ -618,7 +553,7 @@ def _submit_write(*, item: _SubmitItem, new: list[Judgement], now) -> None:
         assignment.status = AssignmentStatus.DONE
         assignment.submitted_at = now
         assignment.save(update_fields=["status", "submitted_at"])
-        return
+        return True
     first = new[0] if new else None
     params = {
         "id": assignment.pk,
@@ -634,11 +569,55 @@ def _submit_write(*, item: _SubmitItem, new: list[Judgement], now) -> None:
         "choices": [j.choice for j in new],
         "keys": [j.client_key for j in new],
         "changed": bool(new),
+        "guard": guard,
     }
-    with PreparedCursor(connection) as cursor:
-        cursor.execute(_SUBMIT_WRITE_SQL, params)
-    assignment.status = AssignmentStatus.DONE
-    assignment.submitted_at = now
+    try:
+        with PreparedCursor(connection) as cursor:
+            written = cursor.execute(_SUBMIT_WRITE_SQL, params).fetchone()[0]
+    except IntegrityError:
+        # A concurrent identical write won (unique answer per rater, facet and pair).
+        raise ApplicationError(
+            "These answers were changed by another request at the same moment; reload and retry.",
+            status_code=409,
+        ) from None
+    if written:
+        assignment.status = AssignmentStatus.DONE
+        assignment.submitted_at = now
+    return bool(written)
+
+
+def _submit_plan(
+    *, item: _SubmitItem, user, answers: dict[str, str], rationale: str, now
+) -> list[Judgement]:
+    """Submit's rules for a reservation it may write: the new answers to store (unsaved)."""
+    assignment = item.assignment
+    if item.role is None:
+        raise NotFound("No such pair.")
+    missing = [f.label for f in item.facets if answers.get(f.key) not in Choice.values]
+    if missing:
+        raise ApplicationError("Answer every facet; missing: " + ", ".join(missing) + ".")
+    seconds = min(max((now - assignment.reserved_at).total_seconds(), 0.0), 86_399.0)
+    # Asked before the answers are stored: with blind-first on this is what the rater saw
+    # (verdicts become visible once the rater's own answers exist).
+    llm_seen = item.llm_exists and (not item.blind_first or bool(item.own))
+    _stored, new = judgements_plan_item(
+        pair=assignment.pair,
+        user=user,
+        choices={
+            facet: displayed_to_stored(
+                choice=answers[facet.key], shown_order=assignment.shown_order
+            )
+            for facet in item.facets
+        },
+        shown_order=assignment.shown_order,
+        seconds_spent=seconds,
+        rationale=rationale.strip(),
+        client_key_prefix=assignment.token.hex,
+        llm_verdict_visible=llm_seen,
+        role=item.role,
+        existing=item.own,
+    )
+    return new
 
 
 def assignment_submit(
@@ -649,11 +628,28 @@ def assignment_submit(
     A resubmitted form (double click, network retry) finds the assignment already done and
     stores nothing more. Every active facet must be answered. The pair is marked pending in
     the same transaction and its consensus rebuilt soon after, off the request.
+
+    On PostgreSQL a submit within its live reservation takes two statements and no
+    transaction of its own: a read, then one guarded write (the reservation holds its slot,
+    so the overlap cannot move). Anything else (done, skipped, expired, or changed in between)
+    takes the locked path below.
     """
+    if _fast():
+        item = _submit_read(assignment_id=assignment_id, user=user, lock=False)
+        if item is None:
+            raise NotFound("No such item in your queue.")
+        now = timezone.now()
+        assignment = item.assignment
+        if assignment.status == AssignmentStatus.RESERVED and assignment.reserved_until > now:
+            new = _submit_plan(item=item, user=user, answers=answers, rationale=rationale, now=now)
+            if _submit_write(item=item, new=new, now=now, guard=True):
+                if new:
+                    _drain_after_commit(assignment.project_id)
+                return assignment, True
     with transaction.atomic():
         # The pair's row lock makes submits on one pair take turns: the overlap recount below
         # sees the answers before it.
-        item = _submit_read(assignment_id=assignment_id, user=user)
+        item = _submit_read(assignment_id=assignment_id, user=user, lock=True)
         if item is None:
             raise NotFound("No such item in your queue.")
         assignment = item.assignment
@@ -674,45 +670,15 @@ def assignment_submit(
                     "your answers were not stored. Press Next for a new item.",
                     status_code=409,
                 )
-        if item.role is None:
-            raise NotFound("No such pair.")
-        missing = [f.label for f in item.facets if answers.get(f.key) not in Choice.values]
-        if missing:
-            raise ApplicationError("Answer every facet; missing: " + ", ".join(missing) + ".")
-        seconds = min(max((now - assignment.reserved_at).total_seconds(), 0.0), 86_399.0)
-        # Asked before the answers are stored: with blind-first on this is what the rater saw
-        # (verdicts become visible once the rater's own answers exist).
-        llm_seen = item.llm_exists and (not item.blind_first or bool(item.own))
-        _stored, new = judgements_plan_item(
-            pair=assignment.pair,
-            user=user,
-            choices={
-                facet: displayed_to_stored(
-                    choice=answers[facet.key], shown_order=assignment.shown_order
-                )
-                for facet in item.facets
-            },
-            shown_order=assignment.shown_order,
-            seconds_spent=seconds,
-            rationale=rationale.strip(),
-            client_key_prefix=assignment.token.hex,
-            llm_verdict_visible=llm_seen,
-            role=item.role,
-            existing=item.own,
-        )
-        try:
-            _submit_write(item=item, new=new, now=now)
-        except IntegrityError:
-            # A concurrent identical write won (unique answer per rater, facet and pair).
-            raise ApplicationError(
-                "These answers were changed by another request at the same moment; "
-                "reload and retry.",
-                status_code=409,
-            ) from None
+        new = _submit_plan(item=item, user=user, answers=answers, rationale=rationale, now=now)
+        _submit_write(item=item, new=new, now=now)
         if new:
-            project_id = assignment.project_id
-            transaction.on_commit(lambda: consensus_drain_soon(project_id=project_id))
+            _drain_after_commit(assignment.project_id)
         return assignment, True
+
+
+def _drain_after_commit(project_id: int) -> None:
+    transaction.on_commit(lambda: consensus_drain_soon(project_id=project_id))
 
 
 def assignment_skip(*, assignment_id: int, user) -> Assignment:

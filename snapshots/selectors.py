@@ -17,7 +17,7 @@ from annotate.selectors import project_get_for_user
 from core.errors import NotFound
 from preferences.consensus.models import Consensus
 from preferences.consensus.selectors import agreement_for_judgements
-from preferences.consensus.services import consensus_refresh_stale
+from preferences.consensus.services import consensus_drain_for_pairs, consensus_refresh_stale
 from preferences.models import CandidatePair, Choice, Judgement, JudgementKind, PairSource
 
 from .models import Snapshot
@@ -78,6 +78,7 @@ def consensus_labels(
 
     Items whose only votes are the LLM's are left out unless `include_llm_only`.
     """
+    consensus_drain_for_pairs(judgements.values("pair_id"))
     consensus_refresh_stale(judgements=judgements)
     rows = Consensus.objects.filter(pair_id__in=judgements.values("pair_id")).values_list(
         "pair_id", "facet__key", "label", "confidence", "method", "counts", "n_judgements"

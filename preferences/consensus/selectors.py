@@ -22,6 +22,7 @@ from preferences.models import (
 
 from . import metrics
 from .models import Consensus, ConsensusPolicy, RaterReliability
+from .services import consensus_drain
 
 
 def consensus_policy_get(*, project: Project) -> ConsensusPolicy:
@@ -97,6 +98,7 @@ def agreement_for_judgements(*, judgements: QuerySet[Judgement]) -> dict[str, di
 def agreement_by_facet(*, project: Project) -> list[dict]:
     """Per facet of the project: percent agreement among humans, κ (LLM vs human majority),
     α (humans), with the consensus and flagged counts for the dashboard."""
+    consensus_drain(project_id=project.pk)  # read what the latest answers give
     human, llm = _votes_by_facet(Judgement.objects.filter(pair__post__project=project), "facet_id")
     consensus = Counter(
         Consensus.objects.filter(facet__project=project).values_list("facet_id", flat=True)
@@ -120,6 +122,7 @@ def agreement_by_facet(*, project: Project) -> list[dict]:
 def rater_reliability_list(*, project: Project) -> list[dict]:
     """Every rater with judgements in the project: Dawid–Skene accuracy, gold accuracy, and
     agreement with the current consensus."""
+    consensus_drain(project_id=project.pk)  # read what the latest answers give
     judgements = Judgement.objects.filter(
         pair__post__project=project, kind__in=[JudgementKind.HUMAN, JudgementKind.LLM]
     ).values_list("rater_user_id", "rater_llm_id", "pair_id", "facet_id", "choice")
@@ -167,6 +170,7 @@ def rater_reliability_list(*, project: Project) -> list[dict]:
 def consensus_list(
     *, project: Project, flagged_only: bool = False, facet_key: str | None = None
 ) -> QuerySet[Consensus]:
+    consensus_drain(project_id=project.pk)  # read what the latest answers give
     qs = Consensus.objects.filter(facet__project=project).select_related("facet", "pair")
     if flagged_only:
         qs = qs.filter(flagged=True)
@@ -178,6 +182,7 @@ def consensus_list(
 def consensus_flagged_for_review(*, project: Project) -> list[dict]:
     """Pairs with a facet whose consensus confidence is under the project's threshold,
     as [{"pair_id", "facets": [facet ids]}] (the shape of preferences.selectors.review_queue)."""
+    consensus_drain(project_id=project.pk)  # read what the latest answers give
     by_pair: dict[int, list[int]] = defaultdict(list)
     for pair_id, facet_id in (
         Consensus.objects.filter(facet__project=project, flagged=True)

@@ -421,6 +421,17 @@ def consensus_drain(*, project_id: int, batch: int = 1000) -> int:
         done += len(pair_ids)
 
 
+def consensus_drain_for_pairs(pair_ids) -> int:
+    """Drain the projects that have any of these pairs pending (a queryset of pair ids or a
+    list): what a reader of some pairs' consensus calls first, so it never reads a stale one."""
+    projects = (
+        ConsensusPending.objects.filter(pair_id__in=pair_ids)
+        .values_list("project_id", flat=True)
+        .distinct()
+    )
+    return sum(consensus_drain(project_id=project_id) for project_id in list(projects))
+
+
 def consensus_drain_soon(*, project_id: int) -> None:
     """Ask a worker to drain the project's pending pairs in about a second (at most one task
     per project waiting at a time). With eager Celery (tests, `make run`) it drains now."""

@@ -59,10 +59,28 @@ class Command(BaseCommand):
         parser.add_argument("--overlap", type=int, default=2)
         parser.add_argument("--pairs", type=int, default=0, help="default: enough for the run")
         parser.add_argument(
-            "--workers", type=int, default=0, help="gunicorn workers (default 2×cores+1)"
+            "--workers",
+            type=int,
+            default=0,
+            help="gunicorn workers (default: as deployed, config/gunicorn.conf.py: 6 per core)",
         )
-        parser.add_argument("--threads", type=int, default=2, help="threads per gunicorn worker")
+        parser.add_argument(
+            "--threads", type=int, default=1, help="threads per gunicorn worker (default 1)"
+        )
+        parser.add_argument(
+            "--worker-class",
+            default="gthread",
+            help="gunicorn worker class (gthread keeps "
+            "connections alive; sync closes one per request)",
+        )
         parser.add_argument("--keep", action="store_true", help="keep the bench project")
+        parser.add_argument(
+            "--rate",
+            type=float,
+            default=0,
+            help="pace the raters to this many cycles (submits) per second in all, instead of "
+            "each going as fast as it can: latency at a given load rather than at saturation",
+        )
         parser.add_argument(
             "--baseline",
             type=float,
@@ -84,24 +102,37 @@ class Command(BaseCommand):
             f"bench project {project.id}: {n_pairs} pairs, {raters} raters, overlap {overlap}"
         )
         with connection.cursor() as cursor:
-            # Fresh statistics, as autovacuum would give a real database after a bulk import;
-            # without them the planner guesses the new project is tiny.
+            # Vacuumed, with fresh statistics, as autovacuum keeps a real database (it is off on
+            # these machines): dead rows left by earlier runs slow every index scan, and without
+            # statistics the planner guesses the new project is tiny.
             for table in (
                 "annotate_post",
                 "annotate_alttext",
                 "preferences_candidatepair",
                 "preferences_assignment",
                 "preferences_judgement",
+                "consensus_consensuspending",
+                "django_session",
             ):
-                cursor.execute(f"ANALYZE {table}")
+                cursor.execute(f"VACUUM ANALYZE {table}")
         port = _free_port()
-        workers = opts["workers"] or (2 * (os.cpu_count() or 1) + 1)
-        server = self._serve(port=port, workers=workers, threads=opts["threads"])
+        workers = opts["workers"] or 6 * (os.cpu_count() or 1)
+        server = self._serve(
+            port=port, workers=workers, threads=opts["threads"], worker_class=opts["worker_class"]
+        )
         try:
             if opts["baseline"]:
-                self._baseline(port=port, clients=raters, seconds=opts["baseline"])
+                before = self._server_cpu(server)
+                n = self._baseline(port=port, clients=raters, seconds=opts["baseline"])
+                after = self._server_cpu(server)
+                self.stdout.write(
+                    f"baseline server CPU per request: "
+                    f"{1000 * (after['app'] - before['app']) / max(n, 1):.2f} ms (gunicorn)"
+                )
             cpu_before = self._server_cpu(server)
-            results = self._run(project=project, users=users, port=port, seconds=seconds)
+            results = self._run(
+                project=project, users=users, port=port, seconds=seconds, rate=opts["rate"]
+            )
             results["cpu"] = {
                 k: v - cpu_before.get(k, 0.0) for k, v in self._server_cpu(server).items()
             }
@@ -117,6 +148,7 @@ class Command(BaseCommand):
             seconds=seconds,
             workers=workers,
             threads=opts["threads"],
+            rate=opts["rate"],
         )
         if not opts["keep"]:
             self._teardown(project=project)
@@ -191,7 +223,9 @@ class Command(BaseCommand):
         session.create()
         return session.session_key
 
-    def _serve(self, *, port: int, workers: int, threads: int) -> subprocess.Popen:
+    def _serve(
+        self, *, port: int, workers: int, threads: int, worker_class: str
+    ) -> subprocess.Popen:
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "config.settings",
@@ -201,21 +235,22 @@ class Command(BaseCommand):
             # As deployed: sessions read from Redis, consensus drains queued for a worker (not
             # run inline, as the eager embedded default would). No worker runs during the
             # bench; the report drains what piled up and says what that cost.
-            "CACHE_URL": os.environ.get("CACHE_URL") or "redis://127.0.0.1:6379/1",
+            "CACHE_URL": os.environ.get("CACHE_URL") or "redis://127.0.0.1:6379/2",
             "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/0",
         }
         cmd = [
             sys.executable,
             "-m",
             "gunicorn",
+            "-c",
+            str(Path(settings.BASE_DIR) / "config" / "gunicorn.conf.py"),
             "preferences.management.bench_wsgi:application",
-            "--preload",
             "-b",
             f"127.0.0.1:{port}",
             "-w",
             str(workers),
             "-k",
-            "gthread",
+            worker_class,
             "--threads",
             str(threads),
             "--log-level",
@@ -237,10 +272,13 @@ class Command(BaseCommand):
 
     # --- the run ------------------------------------------------------------------------
 
-    def _run(self, *, project, users, port: int, seconds: float) -> dict:
+    def _run(self, *, project, users, port: int, seconds: float, rate: float = 0) -> dict:
         sessions = [self._session_for(u, project) for u in users]
         barrier = threading.Barrier(len(users) + 1)
-        results = {"next": [], "submit": [], "acked": 0, "errors": [], "empty": 0}
+        results = {"next": [], "submit": [], "acked": 0, "errors": [], "empty": 0, "lag": []}
+        # Paced (--rate): each rater starts a cycle every len(users)/rate seconds, as an open
+        # workload does; a cycle that cannot start on time starts late and its lag is kept.
+        interval = len(users) / rate if rate else 0.0
         lock = threading.Lock()
         deadline = [0.0]
 
@@ -252,9 +290,16 @@ class Command(BaseCommand):
                 "Content-Type": "application/x-www-form-urlencoded",
             }
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            nexts, submits, acked, errors = [], [], 0, []
+            nexts, submits, acked, errors, lags = [], [], 0, [], []
             barrier.wait()
+            due = time.perf_counter() + random.uniform(0, interval)
             while time.perf_counter() < deadline[0]:
+                if interval:
+                    wait = due - time.perf_counter()
+                    if wait > 0:
+                        time.sleep(wait)
+                    lags.append(max(0.0, -wait))
+                    due += interval
                 try:
                     t0 = time.perf_counter()
                     conn.request("GET", f"/projects/{project.id}/rate/next/", headers=headers)
@@ -291,16 +336,19 @@ class Command(BaseCommand):
                 results["submit"] += submits
                 results["acked"] += acked
                 results["errors"] += errors
+                results["lag"] += lags
 
         threads = [threading.Thread(target=rater, args=(s,), daemon=True) for s in sessions]
         for t in threads:
             t.start()
         deadline[0] = time.perf_counter() + seconds
         start = time.perf_counter()
+        cpu0 = time.process_time()
         barrier.wait()
         for t in threads:
             t.join()
         results["elapsed"] = time.perf_counter() - start
+        results["client_cpu"] = time.process_time() - cpu0
         return results
 
     def _server_cpu(self, server: subprocess.Popen) -> dict[str, float]:
@@ -352,8 +400,11 @@ class Command(BaseCommand):
             f"baseline GET /login/ n={len(times):6d}  p50={_pct(times, 0.5) * 1000:7.1f} ms  "
             f"p95={_pct(times, 0.95) * 1000:7.1f} ms  {len(times) / seconds:.0f} req/s"
         )
+        return len(times)
 
-    def _report(self, *, project, results: dict, seconds: float, workers: int, threads: int):
+    def _report(
+        self, *, project, results: dict, seconds: float, workers: int, threads: int, rate: float
+    ):
         facets = project.facets.filter(is_active=True).count()
         stored = Judgement.objects.filter(pair__post__project=project).count()
         done = Assignment.objects.filter(project=project, status=AssignmentStatus.DONE).count()
@@ -382,7 +433,14 @@ class Command(BaseCommand):
         )
         out(
             f"submits/s: {acked / results['elapsed']:.1f} ({acked} acknowledged in {results['elapsed']:.1f} s)"
+            + (f"; offered {rate:.0f}/s" if rate else "; closed loop, no think time")
         )
+        if rate:
+            lag = results["lag"]
+            out(
+                f"cycle start lag (paced): p50={ms(_pct(lag, 0.5)):.1f} ms  "
+                f"p95={ms(_pct(lag, 0.95)):.1f} ms (near 0: the server kept up with the offered rate)"
+            )
         cpu = results.get("cpu")
         if cpu and acked:
             per = {k: v * 1000 / acked for k, v in cpu.items()}
@@ -391,6 +449,10 @@ class Command(BaseCommand):
                 f"(gunicorn {per['app']:.1f} ms, PostgreSQL backends {per['db']:.1f} ms; "
                 f"clients not counted) -> at most {1000 * (os.cpu_count() or 1) / (per['app'] + per['db']):.0f} "
                 "submits/s if the server had every core to itself"
+            )
+            out(
+                f"client CPU per cycle: {results['client_cpu'] * 1000 / acked:.1f} ms "
+                "(the simulated raters run on the same cores)"
             )
         ok = stored == acked * facets and done == acked and over == 0
         out(

@@ -1,0 +1,218 @@
+"""The PostgreSQL rating path's own machinery: prepared statements, the queue floor, the guarded
+Submit, the user read, the Redis cache client and the consensus drain."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, connection, transaction
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from core.cache import ReusingRedisCache
+from core.db import PreparedCursor
+from preferences import queue
+from preferences.consensus.models import Consensus, ConsensusPending
+from preferences.consensus.services import consensus_drain, consensus_drain_for_pairs
+from preferences.models import Assignment, AssignmentStatus, Judgement
+from preferences.queue import assignment_next, assignment_submit, assignment_undo
+
+from .factories import all_facets, make_pair
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def postgres_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("the PostgreSQL path (SQLite takes the ORM path, tested elsewhere)")
+
+
+def _rater(project, member, name):
+    client = Client()
+    client.force_login(member(name))
+    client.get(f"/projects/{project.id}/rate/")  # guidelines first
+    return client
+
+
+def _answers(project, choice="A"):
+    return {k[len("facet-") :]: v for k, v in all_facets(project, choice).items()}
+
+
+def test_hot_statements_are_prepared_once_per_connection(project, member):
+    make_pair(project=project)
+    client = _rater(project, member, "r1")
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(f"/projects/{project.id}/rate/next/").status_code == 200
+    logged = [q["sql"] for q in queries if q["sql"].startswith("[prepared]")]
+    assert any("altpref_reserve_next" in sql for sql in logged)  # logged like Django's own
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any("altpref_reserve_next" in sql for sql in prepared)
+    assert any("FROM annotate_project pr" in sql for sql in prepared)  # the rater's state
+
+
+def test_prepared_cursor_raises_djangos_errors_and_keeps_working(project):
+    pair = make_pair(project=project)
+    facet = project.facets.first()
+    rater = get_user_model().objects.create_user("r1")
+    sql = """INSERT INTO preferences_judgement (pair_id, facet_id, kind, rater_user_id, choice,
+             shown_order, rationale, client_key, llm_verdict_visible, created_at)
+             VALUES (%s::bigint, %s::bigint, 'human', %s::integer, 'A', 'AB', '', '', false,
+                     now())"""
+    with PreparedCursor(connection) as cursor:
+        cursor.execute(sql, [pair.id, facet.id, rater.id])
+        with pytest.raises(IntegrityError), transaction.atomic():
+            cursor.execute(sql, [pair.id, facet.id, rater.id])  # the same answer twice
+        assert cursor.execute("SELECT COUNT(*) FROM preferences_judgement").fetchone()[0] == 1
+
+
+def test_floor_moves_past_finished_pairs_and_back_below_an_undone_one(project, member, monkeypatch):
+    monkeypatch.setattr(queue, "_FLOOR_ADVANCE_EVERY", 1)
+    monkeypatch.setattr(queue, "_FLOOR", {})
+    project.overlap = 1
+    project.save()
+    pairs = [make_pair(project=project) for _ in range(4)]
+    rater = member("r1")
+    done = []
+    for _ in range(2):
+        assignment = assignment_next(project=project, user=rater)
+        assignment_submit(assignment_id=assignment.pk, user=rater, answers=_answers(project))
+        done.append(assignment)
+    assignment_next(project=project, user=rater)  # the floor advances on this Next
+    [floor] = [state[0] for state in queue._FLOOR.values()]
+    assert floor == pairs[2].id  # the two finished pairs are below it
+    # An undo can reopen a finished pair: this process's floor goes back below it.
+    assignment_undo(assignment_id=done[0].pk, user=rater)
+    assert next(iter(queue._FLOOR.values()))[0] == pairs[0].id
+    # A changed overlap means other pairs are open again: a new floor from the first pair.
+    project.overlap = 2
+    project.save()
+    assert queue._queue_floor(connection.cursor(), project) == pairs[0].id
+
+
+def test_pair_reopened_below_another_processes_floor_is_still_served(project, member, monkeypatch):
+    monkeypatch.setattr(queue, "_FLOOR", {})
+    project.overlap = 1
+    project.save()
+    first, second = make_pair(project=project), make_pair(project=project)
+    r1, r2 = member("r1"), member("r2")
+    a1 = assignment_next(project=project, user=r1)
+    assignment_submit(assignment_id=a1.pk, user=r1, answers=_answers(project))
+    key = next(iter(queue._FLOOR))
+    queue._FLOOR[key][0] = second.id + 1  # another process's floor, above both pairs
+    # r1's submission went away behind that floor (an undo in another process, then expiry).
+    Judgement.objects.filter(pair=first).delete()
+    Assignment.objects.filter(pk=a1.pk).update(
+        status=AssignmentStatus.RESERVED, reserved_until=timezone.now() - timedelta(seconds=1)
+    )
+    served = {assignment_next(project=project, user=r2).pair_id}
+    assignment_submit(
+        assignment_id=Assignment.objects.get(rater=r2, status="reserved").pk,
+        user=r2,
+        answers=_answers(project),
+    )
+    served.add(assignment_next(project=project, user=r2).pair_id)
+    assert served == {first.id, second.id}  # the waiting search finds what the floor hides
+
+
+def test_guarded_submit_falls_back_when_the_reservation_ran_out(project, member):
+    project.overlap = 1
+    project.save()
+    pair = make_pair(project=project)
+    r1, r2 = member("r1"), member("r2")
+    a1 = assignment_next(project=project, user=r1)
+    past = timezone.now() - timedelta(seconds=1)
+    Assignment.objects.filter(pk=a1.pk).update(reserved_until=past)
+    # Nobody took the slot: the locked path stores the late answers.
+    assignment, created = assignment_submit(assignment_id=a1.pk, user=r1, answers=_answers(project))
+    assert created and assignment.status == AssignmentStatus.DONE
+    assert Judgement.objects.filter(pair=pair, rater_user=r1).count() == project.facets.count()
+    # Taken by someone else meanwhile: refused, nothing stored.
+    other = make_pair(project=project)
+    a2 = assignment_next(project=project, user=r1)
+    assert a2.pair_id == other.id
+    Assignment.objects.filter(pk=a2.pk).update(reserved_until=past)
+    assert assignment_next(project=project, user=r2).pair_id == other.id
+    with pytest.raises(Exception, match="ran out and other raters took it"):
+        assignment_submit(assignment_id=a2.pk, user=r1, answers=_answers(project))
+    assert not Judgement.objects.filter(pair=other, rater_user=r1).exists()
+
+
+def test_user_read_refuses_inactive_deleted_and_changed_password_users(project, member):
+    make_pair(project=project)
+    rater = member("r1")
+    client = Client()
+    client.force_login(rater)
+    url = f"/projects/{project.id}/rate/"
+    assert client.get(url).status_code == 200
+    rater.set_password("a-new-password-1")  # the session's hash no longer matches
+    rater.save()
+    assert client.get(url).status_code == 302
+    client.force_login(rater)
+    assert client.get(url).status_code == 200
+    get_user_model().objects.filter(pk=rater.pk).update(is_active=False)
+    assert client.get(url).status_code == 302
+    get_user_model().objects.filter(pk=rater.pk).update(is_active=True)
+    client.force_login(get_user_model().objects.get(pk=rater.pk))
+    assert client.get(url).status_code == 200
+    Assignment.objects.filter(rater=rater).delete()
+    rater.memberships.all().delete()
+    rater.delete()
+    assert client.get(url).status_code == 302
+
+
+def test_redis_cache_reuses_one_client_per_pool():
+    cache = ReusingRedisCache("redis://127.0.0.1:6379/5", {"KEY_PREFIX": "altpref-test"})
+    cache.delete("k")
+    assert cache.add("k", {"a": 1}, 5) and not cache.add("k", 2, 5)
+    assert cache.get("k") == {"a": 1}
+    client = cache._cache.get_client(write=True)
+    assert cache._cache.get_client(write=True) is client
+    cache.delete("k")
+    assert cache.get("k") is None
+
+
+def test_a_failed_drain_leaves_its_pairs_pending(project, member, monkeypatch):
+    from preferences.consensus import services
+
+    pair = make_pair(project=project)
+    client = _rater(project, member, "r1")
+    body = client.get(f"/projects/{project.id}/rate/next/").content.decode()
+    aid = re.search(r"/rate/items/(\d+)/submit/", body).group(1)
+    assert client.post(f"/rate/items/{aid}/submit/", all_facets(project)).status_code == 302
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("blending failed")
+
+    monkeypatch.setattr(services, "_rebuild_pairs", broken)
+    with pytest.raises(RuntimeError):
+        consensus_drain(project_id=project.id)
+    assert ConsensusPending.objects.filter(pair=pair).exists()  # rolled back: not lost
+    monkeypatch.undo()
+    other = make_pair(project=project)
+    assert consensus_drain_for_pairs([other.id]) == 0  # not pending: nothing to do
+    assert consensus_drain_for_pairs([pair.id]) == 1
+    assert Consensus.objects.filter(pair=pair).count() == project.facets.count()
+    assert not ConsensusPending.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_blends_submitted_answers_without_any_reader(
+    project, member, celery_worker_running
+):
+    import time
+
+    pair = make_pair(project=project)
+    client = _rater(project, member, "r1")
+    body = client.get(f"/projects/{project.id}/rate/next/").content.decode()
+    aid = re.search(r"/rate/items/(\d+)/submit/", body).group(1)
+    assert client.post(f"/rate/items/{aid}/submit/", all_facets(project)).status_code == 302
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and ConsensusPending.objects.filter(pair=pair).exists():
+        time.sleep(0.2)
+    assert not ConsensusPending.objects.filter(pair=pair).exists()
+    assert Consensus.objects.filter(pair=pair).count() == project.facets.count()
