@@ -437,9 +437,17 @@ class Command(BaseCommand):
         )
         if rate:
             lag = results["lag"]
+            kept_up = _pct(lag, 0.95) < 0.01
             out(
                 f"cycle start lag (paced): p50={ms(_pct(lag, 0.5)):.1f} ms  "
-                f"p95={ms(_pct(lag, 0.95)):.1f} ms (near 0: the server kept up with the offered rate)"
+                f"p95={ms(_pct(lag, 0.95)):.1f} ms ("
+                + (
+                    "the server kept up with the offered rate)"
+                    if kept_up
+                    else "the server fell "
+                    "behind: the offered rate is above what it serves; latencies above are "
+                    "per request and leave the waiting out)"
+                )
             )
         cpu = results.get("cpu")
         if cpu and acked:
