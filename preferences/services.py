@@ -8,7 +8,6 @@ from annotate.models import ROLE_RANK, Project, Role
 from annotate.selectors import project_role
 from core.errors import ApplicationError, NotFound, PermissionDenied
 
-from .consensus.services import consensus_drain_soon, consensus_mark_pending
 from .models import (
     DEFAULT_FACETS,
     CandidatePair,
@@ -147,8 +146,9 @@ def judgements_plan_item(
     existing: list[Judgement] | None = None,
 ) -> tuple[list[Judgement], list[Judgement]]:
     """The rules of one rater's answers for several facets of one pair; returns (already
-    stored, new unsaved rows). Nothing is written: the caller stores the new rows (the ORM
-    here, one SQL statement in the PostgreSQL Submit), so both writers share these rules.
+    stored, new unsaved rows). Nothing is written: Submit stores the new rows (one SQL
+    statement on PostgreSQL, the ORM elsewhere; preferences.queue), marks the pair pending for
+    the consensus drain, and shares these rules with `judgement_record`.
 
     Role checked, choices validated; an answer equal to the stored one is a resubmission
     (nothing new), a different answer to an already answered facet is refused (409).
@@ -198,29 +198,3 @@ def judgements_plan_item(
         if facet.id not in stored
     ]
     return list(stored.values()), new
-
-
-def judgements_record_item(*, pair: CandidatePair, user, **rules) -> tuple[list[Judgement], bool]:
-    """Record one rater's answers for several facets of one pair at once; return (rows, created).
-
-    The batch form of `judgement_record` for the rating screen, with the same rules
-    (`judgements_plan_item`; its keyword arguments pass through). bulk_create sends no
-    post_save, so the pair is marked pending in this transaction and its consensus is
-    rebuilt soon after commit (`consensus_drain_soon`), off the request.
-    """
-    stored, new = judgements_plan_item(pair=pair, user=user, **rules)
-    if not new:
-        return stored, False
-    try:
-        # No savepoint of its own: a unique-constraint clash means a concurrent writer won, and
-        # the caller's transaction is abandoned with the 409 below (one round trip saved twice).
-        created = Judgement.objects.bulk_create(new)
-    except IntegrityError:
-        raise ApplicationError(
-            "These answers were changed by another request at the same moment; reload and retry.",
-            status_code=409,
-        ) from None
-    project_id = pair.post.project_id
-    consensus_mark_pending(pair_id=pair.pk, project_id=project_id)
-    transaction.on_commit(lambda: consensus_drain_soon(project_id=project_id))
-    return stored + created, True

@@ -256,58 +256,6 @@ def consensus_update_for(*, pair: CandidatePair, facet: Facet) -> Consensus | No
     return row
 
 
-def consensus_update_for_pair(
-    *,
-    pair_id: int,
-    project_id: int,
-    facet_ids: list[int],
-    policy: ConsensusPolicy | None = None,
-    judgements: list[Judgement] | None = None,
-) -> list[Consensus]:
-    """Rebuild the consensus of several facets of one pair at once (one rater's submit).
-
-    The batch form of `consensus_update_for`, with the same values: one query for the pair's
-    judgements, one for the raters' reliabilities, one upsert, whatever the number of facets.
-    Facets left without judgements lose their consensus row. A caller that holds the pair's
-    row lock and has every judgement of the pair in hand (with `llm_verdict` loaded) passes
-    them as `judgements`, saving the read.
-    """
-    by_facet: dict[int, list[Judgement]] = defaultdict(list)
-    if judgements is None:
-        judgements = list(
-            Judgement.objects.filter(pair_id=pair_id, facet_id__in=facet_ids)
-            .select_related("llm_verdict")
-            .order_by("id")
-        )
-    else:
-        wanted = set(facet_ids)
-        judgements = sorted(
-            (j for j in judgements if j.facet_id in wanted and j.pair_id == pair_id),
-            key=lambda j: (j.pk is None, j.pk or 0),
-        )
-    for j in judgements:
-        by_facet[j.facet_id].append(j)
-    gone = [f for f in facet_ids if f not in by_facet]
-    if gone:
-        Consensus.objects.filter(pair_id=pair_id, facet_id__in=gone).delete()
-    if not judgements:
-        return []
-    policy = policy or _policy_read(project_id)
-    rels = _reliabilities(project_id=project_id, judgements=judgements)
-    now = timezone.now()
-    rows = [
-        Consensus(
-            pair_id=pair_id,
-            facet_id=facet_id,
-            updated_at=now,
-            **_consensus_values(items, policy=policy, rels=rels),
-        )
-        for facet_id, items in by_facet.items()
-    ]
-    _upsert(rows)
-    return rows
-
-
 def consensus_refresh_stale(*, judgements: QuerySet[Judgement]) -> int:
     """Bring the consensus of every item these judgements touch up to date; return how many
     items were rebuilt.

@@ -1,6 +1,6 @@
 """Keep consensus and gold accuracy current when a judgement is saved or deleted one by one
 (the API, the labelers, undo). The rating screen's batch writes mark their pair pending
-instead (preferences.services.judgements_record_item and the PostgreSQL Submit).
+instead (preferences.queue.assignment_submit), drained by consensus_drain.
 
 The update runs after the transaction commits (so concurrent judgements on one item are all
 visible to the last update) and never breaks the write that triggered it: a failure is logged
