@@ -5,6 +5,8 @@ CPU, a tenth of a rating request. Same rules as Django's ModelBackend (it is one
 users are refused, the session's password hash is still checked by django.contrib.auth.
 """
 
+from functools import cache
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.db import connection
@@ -15,23 +17,30 @@ from .db import PreparedCursor
 class FastModelBackend(ModelBackend):
     def get_user(self, user_id):
         User = get_user_model()
-        fields = User._meta.concrete_fields
-        # Rows are built without the ORM's converters, so only for models that need none
-        # (django.contrib.auth's User); anything else takes the ordinary path.
-        if connection.vendor != "postgresql" or any(hasattr(f, "from_db_value") for f in fields):
+        read = _user_read(User) if connection.vendor == "postgresql" else None
+        if read is None:
             return super().get_user(user_id)
+        sql, attnames = read
         try:
             pk = User._meta.pk.to_python(user_id)
         except Exception:
             return None
-        table = connection.ops.quote_name(User._meta.db_table)
-        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-        pk_column = connection.ops.quote_name(User._meta.pk.column)
         with PreparedCursor(connection) as cursor:
-            row = cursor.execute(
-                f"SELECT {columns} FROM {table} WHERE {pk_column} = %s", [pk]
-            ).fetchone()
+            row = cursor.execute(sql, [pk]).fetchone()
         if row is None:
             return None
-        user = User.from_db("default", [f.attname for f in fields], row)
+        user = User.from_db("default", attnames, row)
         return user if self.user_can_authenticate(user) else None
+
+
+@cache
+def _user_read(User) -> tuple[str, list[str]] | None:
+    """The user model's SELECT by primary key and its field names, built once; None for a
+    model with fields that need the ORM's converters (rows are built without them)."""
+    fields = User._meta.concrete_fields
+    if any(hasattr(f, "from_db_value") for f in fields):
+        return None
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    sql = f"SELECT {columns} FROM {quote(User._meta.db_table)} WHERE {quote(User._meta.pk.column)} = %s"
+    return sql, [f.attname for f in fields]

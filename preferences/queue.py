@@ -285,8 +285,8 @@ def _open_pair_waiting(*, project: Project, user, now, tried: list[int]) -> int 
 # assignment only goes back through undo (within its reservation); a pair below the floor
 # reopened that way (undone, then left to expire) is still served: by the fallback query when
 # the phases find nothing, and after the next full recount.
-# (project id, created_at, overlap) -> [floor, Nexts since it moved]: per process, like the
-# pair ids it holds; a changed overlap starts a new floor.
+# (project id, created_at, overlap) -> [floor, Nexts counted, the project's first pair]: per
+# process, like the pair ids it holds; a changed overlap starts a new floor.
 _FLOOR: dict[tuple, list[int]] = {}
 _FLOOR_ADVANCE_EVERY = 32  # Nexts between moving the floor up past pairs that filled
 _FLOOR_RECOUNT_EVERY = 4096  # Nexts between recounts from the project's first pair
@@ -311,11 +311,10 @@ def _queue_floor(cursor, project: Project) -> int | None:
         if first is None:
             return None
         state = _FLOOR[key] = [first, 0, first]  # floor, Nexts since moved, first pair
-    state[1] += 1
+    state[1] = (state[1] + 1) % _FLOOR_RECOUNT_EVERY
     if state[1] % _FLOOR_ADVANCE_EVERY == 0:
-        start = state[2] if state[1] >= _FLOOR_RECOUNT_EVERY else state[0]
-        if state[1] >= _FLOOR_RECOUNT_EVERY:
-            state[1] = 0
+        # Up from the floor; every _FLOOR_RECOUNT_EVERY Nexts from the first pair instead.
+        start = state[0] if state[1] else state[2]
         params = {"project": project.pk, "floor": start, "overlap": project.overlap}
         state[0] = cursor.execute(_FLOOR_SQL, params).fetchone()[0]
     return state[0]
@@ -416,7 +415,8 @@ def displayed_to_stored(*, choice: str, shown_order: str) -> str:
 
 @dataclass
 class _SubmitItem:
-    """What Submit reads under the assignment's and the pair's row locks."""
+    """What Submit reads of the assignment, its pair and project (under their row locks on
+    the locked path)."""
 
     assignment: Assignment  # with pair (and pair.post.project_id)
     role: str | None  # the rater's current role in the project; None: no longer a member
