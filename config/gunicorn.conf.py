@@ -7,13 +7,18 @@ import os
 
 wsgi_app = os.environ.get("GUNICORN_APP", "config.wsgi:application")
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
-# A rating request spends much of its time waiting on PostgreSQL and Redis, and Python threads
-# of one process take turns on one core: single-threaded processes, several per core. On the
-# 2-core bench machine 12 processes × 1 thread served the most submits (bench_rating); 5 × 2
-# gave 25-40 % fewer. gthread keeps client connections alive between requests.
-workers = int(os.environ.get("GUNICORN_WORKERS", 6 * multiprocessing.cpu_count()))
+# Sync workers: one request at a time per process and no keep-alive, so every request goes to
+# whichever process is free. With gthread's kept-alive connections each client stays on the
+# process that accepted it, and raters sharing a process waited on each other: on the 2-core
+# bench machine (bench_rating, 20 raters) sync workers cut p95 from 150-190 ms to 60-70 ms at
+# the same CPU per request. A rating request spends part of its time waiting on PostgreSQL and
+# Redis, hence several processes per core; 4-8 on 2 cores served the most. Put a buffering
+# proxy (nginx, a load balancer) in front, as for any sync worker: slow clients then never
+# hold a process.
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
+workers = int(os.environ.get("GUNICORN_WORKERS", 4 * multiprocessing.cpu_count()))
+# More than one thread turns the workers into gthread workers (kept-alive connections).
 threads = int(os.environ.get("GUNICORN_THREADS", 1))
-worker_class = "gthread"
 # Load Django once in the master: workers share its memory (copy-on-write) and start warm.
 preload_app = True
 

@@ -64,6 +64,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # {% url %} that remembers what it reversed (core/templatetags/cached_url.py).
+            "builtins": ["core.templatetags.cached_url"],
         },
     }
 ]

@@ -116,8 +116,8 @@ def _rater_state_orm(*, user, project_id: int) -> RaterState:
 
 
 _PAGE_SQL = """
-    SELECT a.project_id, a.pair_id, a.rater_id, a.status, a.shown_order, a.token, a.reserved_at,
-           a.reserved_until, a.submitted_at,
+    SELECT a.id, a.project_id, a.pair_id, a.rater_id, a.status, a.shown_order, a.token,
+           a.reserved_at, a.reserved_until, a.submitted_at,
            p.post_id, p.alt_a_id, p.alt_b_id, p.source, p.known_preference,
            po.platform, po.context, po.external_id, po.image_id,
            im.sha256, im.width, im.height, aa.text, ab.text,
@@ -139,13 +139,34 @@ _PAGE_SQL = """
                    (ORDER BY EXTRACT(EPOCH FROM d.submitted_at - d.reserved_at)))
             FROM preferences_assignment d
             WHERE d.rater_id = a.rater_id AND d.project_id = a.project_id AND d.status = 'done')
-    FROM preferences_assignment a
+    FROM {assignment} a
     JOIN preferences_candidatepair p ON p.id = a.pair_id
     JOIN annotate_post po ON po.id = p.post_id
     JOIN annotate_image im ON im.id = po.image_id
     JOIN annotate_alttext aa ON aa.id = p.alt_a_id
     JOIN annotate_alttext ab ON ab.id = p.alt_b_id
-    WHERE a.id = %(id)s"""
+    {where}"""
+
+# One assignment's page.
+_ASSIGNMENT_PAGE_SQL = _PAGE_SQL.format(
+    assignment="preferences_assignment", where="WHERE a.id = %(id)s"
+)
+
+# Next's reservation and the page of the pair it reserved, in one round trip: the reservation
+# (preferences/sql/reserve_next_v2.sql) stands in for the assignment row, which this statement
+# could not see (its snapshot was taken before the function inserted it). No row: nothing free.
+RESERVE_PAGE_SQL = _PAGE_SQL.format(
+    assignment="""(
+        SELECT r_id AS id, %(project)s::bigint AS project_id, r_pair AS pair_id,
+               %(user)s::integer AS rater_id, 'reserved'::varchar AS status,
+               r_order AS shown_order, %(token)s::uuid AS token, r_at AS reserved_at,
+               r_until AS reserved_until, NULL::timestamptz AS submitted_at
+        FROM altpref_reserve_next(
+            %(project)s::bigint, %(user)s::integer, %(now)s::timestamptz,
+            %(until)s::timestamptz, %(overlap)s::integer, %(floor)s::bigint,
+            %(order)s::varchar, %(token)s::uuid, %(attempts)s::integer))""",
+    where="",
+)
 
 
 def judge_page(
@@ -166,12 +187,18 @@ def judge_page(
         )
     params = {"id": assignment_id, "llm": llm_visible, "now": timezone.now()}
     with PreparedCursor(connection) as cursor:
-        row = cursor.execute(_PAGE_SQL, params).fetchone()
+        row = cursor.execute(_ASSIGNMENT_PAGE_SQL, params).fetchone()
     if row is None:
         raise NotFound("No such item in your queue.")
-    (_project_id, pair_id, _rater_id, status, order, token, reserved_at, reserved_until, submitted,
-     post_id, alt_a_id, alt_b_id, source, known, platform, context, external_id, image_id,
-     sha256, width, height, text_a, text_b, facets, llm, undo_id, progress) = row  # fmt: skip
+    return page_from_row(row, project=project, user=user)
+
+
+def page_from_row(row, *, project: Project, user) -> JudgePage:
+    """The JudgePage of one row of _PAGE_SQL (or RESERVE_PAGE_SQL)."""
+    (assignment_id, _project_id, pair_id, _rater_id, status, order, token, reserved_at,
+     reserved_until, submitted, post_id, alt_a_id, alt_b_id, source, known, platform, context,
+     external_id, image_id, sha256, width, height, text_a, text_b, facets, llm, undo_id,
+     progress) = row  # fmt: skip
     image = Image(id=image_id, sha256=sha256, width=width, height=height)
     post = Post(
         id=post_id,

@@ -32,7 +32,14 @@ from core.errors import ApplicationError, NotFound
 from .consensus.models import ConsensusPolicy
 from .consensus.selectors import consensus_policy_get, gold_pair_for_rater, llm_verdicts_visible
 from .consensus.services import consensus_drain_soon, consensus_mark_pending
-from .judge_page import ROLE_SQL, RaterState, json_column, rater_state
+from .judge_page import (
+    RESERVE_PAGE_SQL,
+    ROLE_SQL,
+    RaterState,
+    json_column,
+    page_from_row,
+    rater_state,
+)
 from .models import (
     Assignment,
     AssignmentStatus,
@@ -131,10 +138,13 @@ _RESERVE_NEXT_SQL = """
         %(attempts)s::integer)"""
 
 
-def _reserve_next(*, project: Project, user) -> Assignment | None:
+def _reserve_next(*, project: Project, user, page_llm: bool | None = None) -> Assignment | None:
     """Search and reserve in one call of the altpref_reserve_next function (PostgreSQL; see
-    preferences/sql/reserve_next_v1.sql), in its own transaction: the reservation (its own
+    preferences/sql/reserve_next_v2.sql), in its own transaction: the reservation (its own
     columns only), or None when every open pair was locked by others or none is left.
+
+    With `page_llm` (whether LLM verdicts may be shown) the same statement also reads the judge
+    page of the reserved pair (judge_page.RESERVE_PAGE_SQL), attached as `assignment.page`.
 
     The function turns synchronous_commit off for its transaction (a lost reservation is
     harmless): called inside a caller's transaction, that applies to the caller's commit too.
@@ -154,10 +164,16 @@ def _reserve_next(*, project: Project, user) -> Assignment | None:
             "order": random.choice([ShownOrder.AB, ShownOrder.BA]).value,
             "token": uuid.uuid4(),
             "attempts": _NEXT_ATTEMPTS,
+            "llm": page_llm,
         }
-        row = cursor.execute(_RESERVE_NEXT_SQL, params).fetchone()
+        sql = _RESERVE_NEXT_SQL if page_llm is None else RESERVE_PAGE_SQL
+        row = cursor.execute(sql, params).fetchone()
     if row is None:
         return None
+    if page_llm is not None:
+        page = page_from_row(row, project=project, user=user)
+        page.assignment.page = page
+        return page.assignment
     pk, pair_id, order, reserved_at, reserved_until = row
     return Assignment(
         id=pk,
@@ -182,7 +198,7 @@ def _with_related(assignment_id: int, *, project: Project) -> Assignment:
 
 
 def assignment_next(
-    *, project: Project, user, state: RaterState | None = None
+    *, project: Project, user, state: RaterState | None = None, with_page: bool = False
 ) -> Assignment | None:
     """Reserve the most useful open pair for `user` in `project`, or None when none is left.
 
@@ -191,7 +207,9 @@ def assignment_next(
     skipped, or live), never one that has N active raters. The rater's live reservation, if
     any, is returned again (Next is idempotent while reserved). `state` is the rater's state
     (role checked, policy, live reservation) when the caller has just read it with
-    judge_page.rater_state; otherwise it is read here (NotFound for non-members).
+    judge_page.rater_state; otherwise it is read here (NotFound for non-members). With
+    `with_page`, a pair reserved on PostgreSQL's fast path comes with its judge page already
+    read (`assignment.page`, a JudgePage) in the same round trip.
 
     The returned assignment carries `policy` (the project's ConsensusPolicy) and
     `llm_visible` (whether LLM verdicts may be shown: False for a pair reserved just now under
@@ -223,7 +241,10 @@ def assignment_next(
             reserved = _reserve(project=project, user=user, pair_id=gold.pk, now=timezone.now())
         return _fresh(_with_related(reserved.pk, project=project), policy=policy)
     if _fast():
-        reserved = _reserve_next(project=project, user=user)
+        # A pair reserved now was never judged by this rater (the search excludes judged
+        # pairs): its LLM verdicts show only when blind-first is off.
+        page_llm = (not policy.blind_first) if with_page else None
+        reserved = _reserve_next(project=project, user=user, page_llm=page_llm)
         if reserved is not None:
             # The rater has never judged this pair (the search excludes judged pairs).
             return _fresh(reserved, policy=policy, judged=False)
@@ -288,7 +309,9 @@ def _open_pair_waiting(*, project: Project, user, now, tried: list[int]) -> int 
 # (project id, created_at, overlap) -> [floor, Nexts counted, the project's first pair]: per
 # process, like the pair ids it holds; a changed overlap starts a new floor.
 _FLOOR: dict[tuple, list[int]] = {}
-_FLOOR_ADVANCE_EVERY = 32  # Nexts between moving the floor up past pairs that filled
+# Nexts between moving the floor up past pairs that filled: every 32 left 8 processes searching
+# ~100 filled pairs a Next (bench_rating); a move is one short scan from the floor.
+_FLOOR_ADVANCE_EVERY = 4
 _FLOOR_RECOUNT_EVERY = 4096  # Nexts between recounts from the project's first pair
 
 _FLOOR_SQL = """

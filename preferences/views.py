@@ -145,13 +145,13 @@ def _judge_page_for(request, assignment: Assignment, *, policy=None) -> JudgePag
 def rate_next(request, project_id: int):
     """Next: the rater's live reservation, or a newly reserved pair (idempotent while reserved).
 
-    The rating hot path: on PostgreSQL three statements when a reservation is live (state,
-    page) and about six when one is made (state, search, reserve, page, BEGIN/COMMIT)."""
+    The rating hot path: on PostgreSQL, after the user's row, two statements: the rater's
+    state, then either the live reservation's page or a new reservation with its page."""
     state = rater_state(user=request.user, project_id=project_id)
     project = state.project
     if not request.session.get(_guidelines_seen_key(project.id)) and not state.started:
         return redirect("rate:home", project_id=project.id)
-    assignment = assignment_next(project=project, user=request.user, state=state)
+    assignment = assignment_next(project=project, user=request.user, state=state, with_page=True)
     if assignment is None:
         return render(
             request,
@@ -163,7 +163,9 @@ def rate_next(request, project_id: int):
                 "flash": _flash(request),
             },
         )
-    page = _judge_page_for(request, assignment, policy=state.policy)
+    page = getattr(assignment, "page", None) or _judge_page_for(
+        request, assignment, policy=state.policy
+    )
     return render(request, "preferences/judge.html", _judge_context(request, page))
 
 

@@ -207,8 +207,10 @@ def gold_pair_for_rater(
     the result like any other pair (never marking it as gold).
     """
     rate = (policy or _policy(project)).gold_rate
-    rng = rng or random.Random()
-    if rate <= 0 or rng.random() >= rate:
+    if rate <= 0:
+        return None
+    rng = rng or random  # the module's shared generator: seeding a new one costs 100 µs a Next
+    if rng.random() >= rate:
         return None
     candidates = (
         CandidatePair.objects.filter(post__project=project, source=PairSource.GOLD)

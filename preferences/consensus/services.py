@@ -7,10 +7,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import time
 from collections import Counter, defaultdict
 from pathlib import PurePosixPath
 
 import numpy as np
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Max, Q, QuerySet
@@ -381,12 +383,27 @@ def consensus_drain_for_pairs(pair_ids) -> int:
 
 
 def consensus_drain_soon(*, project_id: int) -> None:
-    """Ask a worker to drain the project's pending pairs in about a second (at most one task
-    per project waiting at a time). With eager Celery (tests, `make run`) it drains now."""
+    """Ask a worker to drain the project's pending pairs in about DRAIN_COUNTDOWN_S (at most one
+    task per project waiting at a time). With eager Celery (tests, `make run`) it drains now.
+
+    Called after every Submit commits. A task queued at time t cannot start before
+    t + DRAIN_COUNTDOWN_S, so a change committed before then is drained by it: once this process
+    knows when the waiting task was queued, it skips the cache round trip until shortly before
+    that task may start (less DRAIN_CLOCK_MARGIN_S, for clocks that differ between machines).
+    """
     from .tasks import consensus_drain_task
 
-    if cache.add(_drain_key(project_id), 1, timeout=DRAIN_DEBOUNCE_S):
-        consensus_drain_task.apply_async((project_id,), countdown=1)
+    now = time.time()
+    if _drain_covered_until.get(project_id, 0.0) > now:
+        return
+    key = _drain_key(project_id)
+    if cache.add(key, now, timeout=DRAIN_DEBOUNCE_S):
+        consensus_drain_task.apply_async((project_id,), countdown=DRAIN_COUNTDOWN_S)
+        queued = now
+    else:
+        queued = cache.get(key)  # when the waiting task was queued; None once it has started
+    if isinstance(queued, float) and not settings.CELERY_TASK_ALWAYS_EAGER:
+        _drain_covered_until[project_id] = queued + DRAIN_COUNTDOWN_S - DRAIN_CLOCK_MARGIN_S
 
 
 def consensus_drain_armed_clear(*, project_id: int) -> None:
@@ -399,6 +416,13 @@ def _drain_key(project_id: int) -> str:
 
 
 DRAIN_DEBOUNCE_S = 30  # the key is deleted when the task starts; this only bounds a lost task
+# A drain task waits this long, gathering the submits that follow. Each web process stops
+# asking the cache DRAIN_CLOCK_MARGIN_S before the waiting task may start, so the longer the
+# wait, the fewer cache round trips per Submit: at 2 s, one in four Submits asks at most.
+DRAIN_COUNTDOWN_S = 2.0
+DRAIN_CLOCK_MARGIN_S = 0.5
+# Per process: project id -> until when (time.time()) a waiting drain task covers new changes.
+_drain_covered_until: dict[int, float] = {}
 
 
 def consensus_recompute(*, project: Project) -> int:

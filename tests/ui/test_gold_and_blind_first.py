@@ -1,7 +1,6 @@
 """The queue serves gold pairs at the project's rate, and LLM verdicts stay hidden until allowed."""
 
 import random
-from types import SimpleNamespace
 
 import pytest
 from django.urls import reverse
@@ -50,7 +49,7 @@ def test_gold_pairs_come_only_through_the_gold_draw(project, pair, member, monke
     )
     assert assignment_next(project=project, user=rater) is None
     _policy(project, gold_rate=0.05)
-    monkeypatch.setattr(selectors, "random", SimpleNamespace(Random=_AlwaysDraw))
+    monkeypatch.setattr(selectors, "random", _AlwaysDraw())
     served = assignment_next(project=project, user=rater)
     assert served is not None and served.pair_id == gold.pk
 

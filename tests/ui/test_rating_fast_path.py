@@ -25,9 +25,10 @@ pytestmark = pytest.mark.django_db
 # Next and Submit on the rating screen, session and user reads included (sessions are read from
 # the database here; with CACHE_URL set they come from Redis). They were 20 and 12 before the
 # fast path, 14 and 14 with it through the ORM; on PostgreSQL now: session, user, the rater's
-# state, the reservation (one function), the page; session, user, read, guarded write. SQLite
-# takes the ORM path. Raise these only on purpose.
-NEXT_MAX_QUERIES = 5 if connection.vendor == "postgresql" else 14
+# state, the reservation with its page (one statement); session, user, read, guarded write.
+# Every few Nexts a process also moves its queue floor (one more statement; kept out of the
+# measured Next below). SQLite takes the ORM path. Raise these only on purpose.
+NEXT_MAX_QUERIES = 4 if connection.vendor == "postgresql" else 14
 SUBMIT_MAX_QUERIES = 4 if connection.vendor == "postgresql" else 14
 
 
@@ -121,7 +122,10 @@ def test_next_reaches_a_project_whose_pairs_come_after_other_projects(project, m
     assert assignment_next(project=older, user=r2).pair.post.project_id == older.id
 
 
-def test_next_and_submit_stay_within_their_query_budget(project, member):
+def test_next_and_submit_stay_within_their_query_budget(project, member, monkeypatch):
+    from preferences import queue
+
+    monkeypatch.setattr(queue, "_FLOOR_ADVANCE_EVERY", 4096)
     for _ in range(2):
         make_pair(project=project)
     client = _rater(project, member, "r1")

@@ -216,3 +216,34 @@ def test_a_worker_blends_submitted_answers_without_any_reader(
         time.sleep(0.2)
     assert not ConsensusPending.objects.filter(pair=pair).exists()
     assert Consensus.objects.filter(pair=pair).count() == project.facets.count()
+
+
+def test_next_function_is_planned_once_per_connection_and_costed_as_one_row():
+    # v1 planned each search on every call (the custom plans looked cheaper), which cost three
+    # times what running them did; the page read joined to it assumed 1000 rows.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT proconfig, prorows FROM pg_proc WHERE proname = 'altpref_reserve_next'"
+        )
+        [(config, rows)] = cursor.fetchall()
+    assert config == ["plan_cache_mode=force_generic_plan"]
+    assert rows == 1
+
+
+def test_a_new_reservation_comes_with_its_page_in_the_same_statement(project, member, monkeypatch):
+    monkeypatch.setattr(queue, "_FLOOR_ADVANCE_EVERY", 4096)  # no floor move in this Next
+    pair = make_pair(project=project)
+    client = _rater(project, member, "r1")
+    with CaptureQueriesContext(connection) as queries:
+        body = client.get(f"/projects/{project.id}/rate/next/").content.decode()
+    reserving = [q["sql"] for q in queries if "altpref_reserve_next" in q["sql"]]
+    assert len(reserving) == 1 and "JOIN annotate_alttext aa" in reserving[0]
+    assert not [q for q in queries if "WHERE a.id = " in q["sql"]]  # no separate page read
+    assignment = Assignment.objects.get(rater__username="r1")
+    assert assignment.pair_id == pair.id
+    assert f'action="/rate/items/{assignment.id}/submit/"' in body
+    assert pair.alt_a.text in body and pair.alt_b.text in body
+    # The live reservation's page is read on its own, and shows the same item.
+    again = client.get(f"/projects/{project.id}/rate/next/").content.decode()
+    assert f'action="/rate/items/{assignment.id}/submit/"' in again
+    assert Assignment.objects.filter(rater__username="r1").count() == 1
