@@ -26,6 +26,7 @@ AS $fn$
 DECLARE
     v_tried bigint[] := '{}';
     v_pair bigint;
+    v_top bigint;
 BEGIN
     -- A crash can lose a just-made reservation (the pair is simply free again), never
     -- push a pair past N: no need to wait for the WAL flush.
@@ -33,14 +34,20 @@ BEGIN
     FOR attempt IN 1..p_attempts LOOP
         v_pair := NULL;
         IF p_overlap > 1 THEN
+            -- The started pairs lie between the floor and the project's last assignment. A
+            -- closed range: the generic plan reads it from the (project, pair) index, where
+            -- an open one (from the floor up) is costed as a third of the table and scanned.
+            SELECT MAX(a.pair_id) INTO v_top FROM preferences_assignment a
+            WHERE a.project_id = p_project;
             SELECT p.id INTO v_pair FROM preferences_candidatepair p
             WHERE p.id IN (SELECT a.pair_id FROM preferences_assignment a
-                           WHERE a.project_id = p_project AND a.pair_id >= p_floor
+                           WHERE a.project_id = p_project
+                           AND a.pair_id BETWEEN p_floor AND v_top
                            AND (a.status = 'done'
                                 OR (a.status = 'reserved' AND a.reserved_until > p_now))
                            GROUP BY a.pair_id HAVING COUNT(*) < p_overlap)
-            -- Stated on p too: the generic plan then starts its pair scan at the floor.
-            AND p.id >= p_floor AND p.source <> 'gold'
+            -- Stated on p too: the pair scan then starts at the floor.
+            AND p.id BETWEEN p_floor AND v_top AND p.source <> 'gold'
             AND NOT EXISTS (SELECT 1 FROM preferences_assignment o
                             WHERE o.pair_id = p.id AND o.pair_id >= p_floor
                             AND o.rater_id = p_user AND o.status <> 'reserved')
