@@ -7,18 +7,20 @@ import os
 
 wsgi_app = os.environ.get("GUNICORN_APP", "config.wsgi:application")
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
-# Sync workers: one request at a time per process and no keep-alive, so every request goes to
-# whichever process is free. With gthread's kept-alive connections each client stays on the
-# process that accepted it, and raters sharing a process waited on each other: on the 2-core
-# bench machine (bench_rating, 20 raters) sync workers cut p95 from 150-190 ms to 60-70 ms at
-# the same CPU per request. A rating request spends part of its time waiting on PostgreSQL and
-# Redis, hence several processes per core; 4-8 on 2 cores served the most. Put a buffering
-# proxy (nginx, a load balancer) in front, as for any sync worker: slow clients then never
-# hold a process.
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
+# A rating request spends part of its time waiting on PostgreSQL and Redis, hence several
+# single-threaded processes per core; 4-8 on 2 cores served the most (bench_rating).
 workers = int(os.environ.get("GUNICORN_WORKERS", 4 * multiprocessing.cpu_count()))
-# More than one thread turns the workers into gthread workers (kept-alive connections).
 threads = int(os.environ.get("GUNICORN_THREADS", 1))
+worker_class = "gthread"
+# Each process takes a connection only when it has a free thread, and closes it after the
+# response: every request goes to whichever process is free. With kept-alive connections each
+# client stayed on the process that had accepted it, raters sharing a process waited on each
+# other while others sat idle, and p95 was 2-3 times the median (150-190 ms at 20 raters on
+# the 2-core bench machine; 60-100 ms without). gthread rather than sync workers: its main
+# thread keeps reporting to the arbiter during a long response (a snapshot download), which a
+# sync worker would have killed after `timeout`. Put a buffering proxy in front in production.
+worker_connections = threads
+keepalive = 0
 # Load Django once in the master: workers share its memory (copy-on-write) and start warm.
 preload_app = True
 

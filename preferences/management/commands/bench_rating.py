@@ -166,8 +166,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--worker-class",
             default="",
-            help="gunicorn worker class (default sync, as deployed: one connection per "
-            "request; gthread keeps connections alive)",
+            help="gunicorn worker class (default: as deployed, gthread taking one connection "
+            "at a time and closing it after the response)",
         )
         parser.add_argument("--keep", action="store_true", help="keep the bench project")
         parser.add_argument(
@@ -209,8 +209,6 @@ class Command(BaseCommand):
         workers = opts["workers"] or conf["workers"]
         threads = opts["threads"] or conf["threads"]
         worker_class = opts["worker_class"] or conf["worker_class"]
-        if threads > 1 and worker_class == "sync":
-            worker_class = "gthread"  # what gunicorn runs for sync with threads
         server = self._serve(port=port, workers=workers, threads=threads, worker_class=worker_class)
         try:
             if opts["baseline"]:
@@ -345,6 +343,9 @@ class Command(BaseCommand):
             "-k",
             worker_class,
             "--threads",
+            str(threads),
+            # As the deployed config: a connection only for a free thread.
+            "--worker-connections",
             str(threads),
             "--log-level",
             "warning",
