@@ -152,19 +152,23 @@ _ASSIGNMENT_PAGE_SQL = _PAGE_SQL.format(
     assignment="preferences_assignment", where="WHERE a.id = %(id)s"
 )
 
+# Next's search and reservation (preferences/sql/reserve_next_v2.sql), called by the queue
+# (preferences.queue) alone or with the page below.
+RESERVE_NEXT_CALL = """altpref_reserve_next(
+        %(project)s::bigint, %(user)s::integer, %(now)s::timestamptz, %(until)s::timestamptz,
+        %(overlap)s::integer, %(floor)s::bigint, %(order)s::varchar, %(token)s::uuid,
+        %(attempts)s::integer)"""
+
 # Next's reservation and the page of the pair it reserved, in one round trip: the reservation
-# (preferences/sql/reserve_next_v2.sql) stands in for the assignment row, which this statement
-# could not see (its snapshot was taken before the function inserted it). No row: nothing free.
+# stands in for the assignment row, which this statement could not see (its snapshot was taken
+# before the function inserted it). No row: nothing was free.
 RESERVE_PAGE_SQL = _PAGE_SQL.format(
-    assignment="""(
+    assignment=f"""(
         SELECT r_id AS id, %(project)s::bigint AS project_id, r_pair AS pair_id,
                %(user)s::integer AS rater_id, 'reserved'::varchar AS status,
                r_order AS shown_order, %(token)s::uuid AS token, r_at AS reserved_at,
                r_until AS reserved_until, NULL::timestamptz AS submitted_at
-        FROM altpref_reserve_next(
-            %(project)s::bigint, %(user)s::integer, %(now)s::timestamptz,
-            %(until)s::timestamptz, %(overlap)s::integer, %(floor)s::bigint,
-            %(order)s::varchar, %(token)s::uuid, %(attempts)s::integer))""",
+        FROM {RESERVE_NEXT_CALL})""",
     where="",
 )
 

@@ -33,6 +33,7 @@ from .consensus.models import ConsensusPolicy
 from .consensus.selectors import consensus_policy_get, gold_pair_for_rater, llm_verdicts_visible
 from .consensus.services import consensus_drain_soon, consensus_mark_pending
 from .judge_page import (
+    RESERVE_NEXT_CALL,
     RESERVE_PAGE_SQL,
     ROLE_SQL,
     RaterState,
@@ -131,11 +132,7 @@ def _reserve(*, project: Project, user, pair_id: int, now) -> Assignment:
 _PAGE_RELATED = ("post__image", "alt_a", "alt_b")
 
 
-_RESERVE_NEXT_SQL = """
-    SELECT r_id, r_pair, r_order, r_at, r_until FROM altpref_reserve_next(
-        %(project)s::bigint, %(user)s::integer, %(now)s::timestamptz, %(until)s::timestamptz,
-        %(overlap)s::integer, %(floor)s::bigint, %(order)s::varchar, %(token)s::uuid,
-        %(attempts)s::integer)"""
+_RESERVE_NEXT_SQL = f"SELECT r_id, r_pair, r_order, r_at, r_until FROM {RESERVE_NEXT_CALL}"
 
 
 def _reserve_next(*, project: Project, user, page_llm: bool | None = None) -> Assignment | None:
