@@ -100,7 +100,9 @@ LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
-USE_I18N = True
+# No translations are shipped: with i18n off every template variable, {% url %} and reverse
+# skip the active-language lookup (about 7% of a rating cycle's CPU, bench_rating).
+USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"

@@ -44,3 +44,12 @@ def _user_read(User) -> tuple[str, list[str]] | None:
     columns = ", ".join(quote(f.column) for f in fields)
     sql = f"SELECT {columns} FROM {quote(User._meta.db_table)} WHERE {quote(User._meta.pk.column)} = %s"
     return sql, [f.attname for f in fields]
+
+
+def request_user(request):
+    """request.user itself rather than its lazy proxy, loaded. The rating views hand the user
+    to model constructors and reads that touch it dozens of times per request, and every
+    attribute read through the proxy is an extra Python call."""
+    user = request.user
+    user.is_authenticated  # noqa: B018 - loads the proxy's user
+    return getattr(user, "_wrapped", user)

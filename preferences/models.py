@@ -126,6 +126,11 @@ class ShownOrder(models.TextChoices):
     BA = "BA", "B shown first"
 
 
+# For membership tests on the submit path: a choices enum's `.values` builds a new list each time.
+CHOICE_VALUES = frozenset(Choice.values)
+SHOWN_ORDER_VALUES = frozenset(ShownOrder.values)
+
+
 class Judgement(models.Model):
     # Indexed by (pair, facet) below; a second index on pair alone only slowed every insert.
     pair = models.ForeignKey(

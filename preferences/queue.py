@@ -42,6 +42,7 @@ from .judge_page import (
     rater_state,
 )
 from .models import (
+    CHOICE_VALUES,
     Assignment,
     AssignmentStatus,
     CandidatePair,
@@ -613,7 +614,7 @@ def _submit_plan(
     assignment = item.assignment
     if item.role is None:
         raise NotFound("No such pair.")
-    missing = [f.label for f in item.facets if answers.get(f.key) not in Choice.values]
+    missing = [f.label for f in item.facets if answers.get(f.key) not in CHOICE_VALUES]
     if missing:
         raise ApplicationError("Answer every facet; missing: " + ", ".join(missing) + ".")
     seconds = min(max((now - assignment.reserved_at).total_seconds(), 0.0), 86_399.0)

@@ -9,7 +9,9 @@ from annotate.selectors import project_role
 from core.errors import ApplicationError, NotFound, PermissionDenied
 
 from .models import (
+    CHOICE_VALUES,
     DEFAULT_FACETS,
+    SHOWN_ORDER_VALUES,
     CandidatePair,
     Choice,
     Facet,
@@ -53,11 +55,11 @@ def _judgement_check(
     if role is None:
         raise NotFound("No such pair.")
     for choice in choices.values():
-        if choice not in Choice.values:
+        if choice not in CHOICE_VALUES:
             raise ApplicationError(
                 f'Unknown choice "{choice}"; use one of {", ".join(Choice.values)}.'
             )
-    if shown_order not in ShownOrder.values:
+    if shown_order not in SHOWN_ORDER_VALUES:
         raise ApplicationError(f'Unknown shown order "{shown_order}".')
     if seconds_spent is not None and not (0 <= seconds_spent < 86_400):
         raise ApplicationError("seconds_spent must be between 0 and 86400.")
@@ -182,11 +184,12 @@ def judgements_plan_item(
                 status_code=409,
             )
     new = [
+        # By ids: setting related objects costs a descriptor's type checks per field per row.
         Judgement(
-            pair=pair,
-            facet=facet,
+            pair_id=pair.pk,
+            facet_id=facet.pk,
             kind=JudgementKind.HUMAN,
-            rater_user=user,
+            rater_user_id=user.pk,
             choice=choice,
             shown_order=shown_order,
             seconds_spent=seconds_spent,

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from annotate.models import Role
 from annotate.selectors import project_get_for_user, project_role
+from core.auth import request_user
 from core.errors import ApplicationError, NotFound
 
 from .consensus.selectors import consensus_policy_get
@@ -147,19 +148,20 @@ def rate_next(request, project_id: int):
 
     The rating hot path: on PostgreSQL, after the user's row, two statements: the rater's
     state, then either the live reservation's page or a new reservation with its page."""
-    state = rater_state(user=request.user, project_id=project_id)
+    user = request_user(request)
+    state = rater_state(user=user, project_id=project_id)
     project = state.project
     if not request.session.get(_guidelines_seen_key(project.id)) and not state.started:
         return redirect("rate:home", project_id=project.id)
-    assignment = assignment_next(project=project, user=request.user, state=state, with_page=True)
+    assignment = assignment_next(project=project, user=user, state=state, with_page=True)
     if assignment is None:
         return render(
             request,
             "preferences/queue_empty.html",
             {
                 "project": project,
-                "progress": rater_progress(project=project, user=request.user),
-                "undo": assignment_last_undoable(project=project, user=request.user),
+                "progress": rater_progress(project=project, user=user),
+                "undo": assignment_last_undoable(project=project, user=user),
                 "flash": _flash(request),
             },
         )
@@ -199,7 +201,10 @@ def rate_submit(request, assignment_id: int):
     rationale = request.POST.get("rationale", "")
     try:
         assignment, created = assignment_submit(
-            assignment_id=assignment_id, user=request.user, answers=answers, rationale=rationale
+            assignment_id=assignment_id,
+            user=request_user(request),
+            answers=answers,
+            rationale=rationale,
         )
     except ApplicationError as exc:
         if exc.status_code != 400:

@@ -397,11 +397,15 @@ def consensus_drain_soon(*, project_id: int) -> None:
     if _drain_covered_until.get(project_id, 0.0) > now:
         return
     key = _drain_key(project_id)
-    if cache.add(key, now, timeout=DRAIN_DEBOUNCE_S):
-        consensus_drain_task.apply_async((project_id,), countdown=DRAIN_COUNTDOWN_S)
-        queued = now
-    else:
-        queued = cache.get(key)  # when the waiting task was queued; None once it has started
+    # Asked first, as a task is waiting far more often than not: one round trip then. The
+    # key holds when the waiting task was queued; it is gone once that task has started.
+    queued = cache.get(key)
+    if queued is None:
+        if cache.add(key, now, timeout=DRAIN_DEBOUNCE_S):
+            consensus_drain_task.apply_async((project_id,), countdown=DRAIN_COUNTDOWN_S)
+            queued = now
+        else:
+            queued = cache.get(key)  # another process queued one in between
     if isinstance(queued, float) and not settings.CELERY_TASK_ALWAYS_EAGER:
         _drain_covered_until[project_id] = queued + DRAIN_COUNTDOWN_S - DRAIN_CLOCK_MARGIN_S
 
