@@ -19,6 +19,7 @@ from core.errors import NotFound
 from .consensus.models import ConsensusPolicy
 from .consensus.selectors import consensus_policy_get
 from .models import Assignment, CandidatePair, Facet
+from .selectors import PROGRESS_MEDIAN_ITEMS, progress_dict
 
 
 @dataclass
@@ -135,10 +136,16 @@ _PAGE_SQL = """
            (SELECT u.id FROM preferences_assignment u
             WHERE u.rater_id = a.rater_id AND u.project_id = a.project_id AND u.status = 'done'
             AND u.reserved_until > %(now)s ORDER BY u.submitted_at DESC, u.id DESC LIMIT 1),
-           (SELECT json_build_array(COUNT(*), percentile_cont(0.5) WITHIN GROUP
-                   (ORDER BY EXTRACT(EPOCH FROM d.submitted_at - d.reserved_at)))
-            FROM preferences_assignment d
-            WHERE d.rater_id = a.rater_id AND d.project_id = a.project_id AND d.status = 'done')
+           -- The rater's progress (preferences.selectors.rater_progress): both read the
+           -- rater's history index alone, the median from its newest end.
+           (SELECT COUNT(*) FROM preferences_assignment d
+            WHERE d.rater_id = a.rater_id AND d.project_id = a.project_id AND d.status = 'done'),
+           (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY r.seconds) FROM (
+                SELECT EXTRACT(EPOCH FROM d.submitted_at - d.reserved_at) AS seconds
+                FROM preferences_assignment d
+                WHERE d.rater_id = a.rater_id AND d.project_id = a.project_id
+                AND d.status = 'done'
+                ORDER BY d.submitted_at DESC, d.id DESC LIMIT {median_items}) r)
     FROM {assignment} a
     JOIN preferences_candidatepair p ON p.id = a.pair_id
     JOIN annotate_post po ON po.id = p.post_id
@@ -149,7 +156,9 @@ _PAGE_SQL = """
 
 # One assignment's page.
 _ASSIGNMENT_PAGE_SQL = _PAGE_SQL.format(
-    assignment="preferences_assignment", where="WHERE a.id = %(id)s"
+    assignment="preferences_assignment",
+    where="WHERE a.id = %(id)s",
+    median_items=PROGRESS_MEDIAN_ITEMS,
 )
 
 # Next's search and reservation (preferences/sql/reserve_next_v2.sql), called by the queue
@@ -170,6 +179,7 @@ RESERVE_PAGE_SQL = _PAGE_SQL.format(
                r_until AS reserved_until, NULL::timestamptz AS submitted_at
         FROM {RESERVE_NEXT_CALL})""",
     where="",
+    median_items=PROGRESS_MEDIAN_ITEMS,
 )
 
 
@@ -202,7 +212,7 @@ def page_from_row(row, *, project: Project, user) -> JudgePage:
     (assignment_id, _project_id, pair_id, _rater_id, status, order, token, reserved_at,
      reserved_until, submitted, post_id, alt_a_id, alt_b_id, source, known, platform, context,
      external_id, image_id, sha256, width, height, text_a, text_b, facets, llm, undo_id,
-     progress) = row  # fmt: skip
+     items_done, median) = row  # fmt: skip
     image = Image(id=image_id, sha256=sha256, width=width, height=height)
     post = Post(
         id=post_id,
@@ -235,7 +245,6 @@ def page_from_row(row, *, project: Project, user) -> JudgePage:
     verdicts: dict[str, list[str]] = {}
     for key, choice in json_column(llm) or []:
         verdicts.setdefault(key, []).append(choice)
-    items, median = json_column(progress)
     return JudgePage(
         assignment=assignment,
         facets=[
@@ -244,11 +253,7 @@ def page_from_row(row, *, project: Project, user) -> JudgePage:
         ],
         llm=verdicts,
         undo_id=undo_id,
-        progress={
-            "items_done": items,
-            "corrections": None,
-            "median_seconds": round(median, 1) if median is not None else None,
-        },
+        progress=progress_dict(items_done=items_done, median=median, corrections=None),
     )
 
 

@@ -259,7 +259,15 @@ class Assignment(models.Model):
         ]
         indexes = [
             models.Index(fields=["pair", "status", "reserved_until"]),
-            models.Index(fields=["rater", "project", "status"]),
+            # A rater's items in a project, newest submission last: Next's "started" test, the
+            # submission `u` undoes (the newest, read from the end) and the progress panel
+            # (the count, and the median of the newest items) read this index alone; led by
+            # the old (rater, project, status) index's columns, which it replaced.
+            models.Index(
+                fields=["rater", "project", "status", "submitted_at", "id"],
+                include=["reserved_at", "reserved_until"],
+                name="assignment_rater_history",
+            ),
             models.Index(fields=["project", "pair"]),
         ]
 

@@ -2,6 +2,7 @@
 Submit, the user read, the Redis cache client and the consensus drain."""
 
 import re
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -247,3 +248,62 @@ def test_a_new_reservation_comes_with_its_page_in_the_same_statement(project, me
     again = client.get(f"/projects/{project.id}/rate/next/").content.decode()
     assert f'action="/rate/items/{assignment.id}/submit/"' in again
     assert Assignment.objects.filter(rater__username="r1").count() == 1
+
+
+def test_progress_counts_every_item_and_takes_the_median_of_the_newest(project, member):
+    """The judge page (its page statement) and the rating home (the ORM) agree: every item
+    counted, the median over the newest PROGRESS_MEDIAN_ITEMS only, and the label says so."""
+    import hashlib
+
+    from annotate.models import AltText
+    from preferences.models import CandidatePair
+    from preferences.selectors import PROGRESS_MEDIAN_ITEMS, rater_progress
+
+    from .factories import make_post
+
+    rater = member("r1")
+    post = make_post(project=project)
+    old, new = 300, PROGRESS_MEDIAN_ITEMS
+    texts = [f"alt {i}" for i in range(2 * (old + new))]
+    alts = AltText.objects.bulk_create(
+        AltText(
+            post=post,
+            text=t,
+            text_sha256=hashlib.sha256(t.encode()).hexdigest(),
+            origin="user-written",
+        )
+        for t in texts
+    )
+    pairs = CandidatePair.objects.bulk_create(
+        CandidatePair(post=post, alt_a=alts[2 * i], alt_b=alts[2 * i + 1], source="import")
+        for i in range(old + new)
+    )
+    start = timezone.now() - timedelta(days=2)
+    Assignment.objects.bulk_create(
+        Assignment(
+            project=project,
+            pair=pair,
+            rater=rater,
+            status=AssignmentStatus.DONE,
+            token=uuid.uuid4(),
+            reserved_at=start + timedelta(minutes=30 * i),
+            # The old items took 1000 s each, the newest 10-29 s: a median over every item
+            # would be 1000.
+            submitted_at=start
+            + timedelta(minutes=30 * i, seconds=1000 if i < old else 10 + (i - old) % 20),
+            reserved_until=start + timedelta(minutes=30 * i + 20),
+        )
+        for i, pair in enumerate(pairs)
+    )
+    make_pair(project=project)  # the item Next serves
+    client = Client()
+    client.force_login(rater)
+
+    body = client.get(f"/projects/{project.id}/rate/next/").content.decode()
+    progress = rater_progress(project=project, user=rater)
+    assert progress["items_done"] == old + new
+    assert progress["median_seconds"] == 19.5  # of 10..29, ten times each
+    assert re.search(rf"<dt>Items judged</dt><dd>{old + new}</dd>", body)
+    assert f"Median seconds per item (your last {PROGRESS_MEDIAN_ITEMS})</dt><dd>19.5</dd>" in body
+    home = client.get(f"/projects/{project.id}/rate/").content.decode()
+    assert f"(your last {PROGRESS_MEDIAN_ITEMS})</dt><dd>19.5</dd>" in home
