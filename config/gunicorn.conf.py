@@ -7,9 +7,12 @@ import os
 
 wsgi_app = os.environ.get("GUNICORN_APP", "config.wsgi:application")
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
-# A rating request spends part of its time waiting on PostgreSQL and Redis, hence several
-# single-threaded processes per core; 4-8 on 2 cores served the most (bench_rating).
-workers = int(os.environ.get("GUNICORN_WORKERS", 4 * multiprocessing.cpu_count()))
+# A rating request spends part of its time waiting on PostgreSQL and Redis, hence more than
+# one single-threaded process per core, but not many more: each extra process (and its
+# database connection) made every request dearer. At 20 raters on the 2-core bench machine,
+# 4 processes served 136-154 submits/s at 12-14 ms of CPU per Next+Submit; 8 served 110-139
+# at 14-17 ms (bench_rating, runs alternated). Raise it when the database is far away.
+workers = int(os.environ.get("GUNICORN_WORKERS", 2 * multiprocessing.cpu_count()))
 threads = int(os.environ.get("GUNICORN_THREADS", 1))
 worker_class = "gthread"
 # Each process takes a connection only when it has a free thread, and closes it after the

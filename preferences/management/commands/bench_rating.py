@@ -158,7 +158,7 @@ class Command(BaseCommand):
             "--workers",
             type=int,
             default=0,
-            help="gunicorn workers (default: as deployed, config/gunicorn.conf.py: 4 per core)",
+            help="gunicorn workers (default: as deployed, config/gunicorn.conf.py: 2 per core)",
         )
         parser.add_argument(
             "--threads", type=int, default=0, help="threads per gunicorn worker (default 1)"
