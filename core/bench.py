@@ -43,6 +43,22 @@ def measure(interval: float = 0.02):
         result.peak_rss_mb = max(peak, proc.memory_info().rss) / 2**20
 
 
+REFERENCE_LOOP_STEPS = 10**7
+
+
+def reference_loop_seconds() -> float:
+    """Wall time of a fixed pure-Python loop (REFERENCE_LOOP_STEPS steps) on one core: how fast
+    this machine runs Python at the moment. On the shared development machines it has moved
+    between 0.6 and 2.5 s from one hour to the next, with no steal time showing in /proc/stat,
+    and CPU per request moved with it; benchmark reports print it so that their numbers can be
+    compared across runs."""
+    start = time.perf_counter()
+    total = 0
+    for i in range(REFERENCE_LOOP_STEPS):
+        total += i * i
+    return time.perf_counter() - start
+
+
 def tiny_png(n: int) -> bytes:
     """A valid 4×4 RGB PNG whose pixels encode n, so every image is distinct (fast, no PIL)."""
     r, g, b = n & 0xFF, (n >> 8) & 0xFF, (n >> 16) & 0xFF

@@ -29,6 +29,7 @@ from django.db.models import Count
 
 from annotate.models import AltText, AltTextOrigin, Image, Membership, Platform, Post, Project, Role
 from annotate.services import project_create
+from core.bench import REFERENCE_LOOP_STEPS, reference_loop_seconds
 from preferences.consensus.models import Consensus, ConsensusPending
 from preferences.consensus.services import consensus_drain
 from preferences.models import Assignment, AssignmentStatus, CandidatePair, Judgement, PairSource
@@ -219,6 +220,7 @@ class Command(BaseCommand):
                     f"baseline server CPU per request: "
                     f"{1000 * (after['app'] - before['app']) / max(n, 1):.2f} ms (gunicorn)"
                 )
+            reference = [reference_loop_seconds()]
             cpu_before = self._server_cpu(server)
             results = self._run(
                 project=project, users=users, port=port, seconds=seconds, rate=opts["rate"]
@@ -226,6 +228,8 @@ class Command(BaseCommand):
             results["cpu"] = {
                 k: v - cpu_before.get(k, 0.0) for k, v in self._server_cpu(server).items()
             }
+            reference.append(reference_loop_seconds())
+            results["reference"] = reference
         finally:
             server.terminate()
             try:
@@ -581,6 +585,11 @@ class Command(BaseCommand):
                 f"client CPU per cycle: {results['client_cpu'] * 1000 / acked:.1f} ms "
                 "(the simulated raters run on the same cores)"
             )
+        before, after = results["reference"]
+        out(
+            f"machine reference: a {REFERENCE_LOOP_STEPS:,}-step Python loop took {before:.2f} s "
+            f"before the run and {after:.2f} s after it (CPU per cycle moves with it)"
+        )
         ok = stored == acked * facets and done == acked and over == 0
         out(
             f"count check: judgements stored {stored} = acknowledged {acked} × {facets} facets: "

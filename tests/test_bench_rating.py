@@ -1,0 +1,32 @@
+"""bench_rating end to end at a small scale: gunicorn as deployed, raters through HTTP, and the
+count check (no lost or extra judgement, no pair above its overlap). Not a timed test: it
+asserts the counts, never the speed."""
+
+import re
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+pytestmark = pytest.mark.django_db(transaction=True)  # gunicorn's processes see committed rows
+
+
+def test_bench_rating_serves_raters_and_its_counts_add_up(monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("bench_rating measures the PostgreSQL queue")
+    db = connection.settings_dict
+    # The served app must use the test database the command fills, not the configured one.
+    monkeypatch.setenv(
+        "DATABASE_URL",
+        f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST'] or '127.0.0.1'}:"
+        f"{db['PORT'] or 5432}/{db['NAME']}",
+    )
+    out = StringIO()
+    call_command("bench_rating", "--raters", "3", "--seconds", "2", "--workers", "2", stdout=out)
+    report = out.getvalue()
+    assert "0 client errors" in report, report
+    acked = int(re.search(r"submits/s: [\d.]+ \((\d+) acknowledged", report).group(1))
+    assert acked > 0, report
+    assert re.search(r"count check: .* -> OK", report), report
+    assert re.search(r"machine reference: a 10,000,000-step Python loop took [\d.]+ s", report)
