@@ -23,6 +23,7 @@ $(STAMP): pyproject.toml
 run: setup
 	-@$(MAKE) --no-print-directory wordnet || echo "note: WordNet not installed; round scoring (METEOR) will say so"
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py seed_demo
 	CELERY_TASK_ALWAYS_EAGER=true $(PY) manage.py runserver $(HOST):$(PORT)
 
