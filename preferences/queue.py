@@ -244,7 +244,6 @@ def assignment_next(
         page_llm = (not policy.blind_first) if with_page else None
         reserved = _reserve_next(project=project, user=user, page_llm=page_llm)
         if reserved is not None:
-            # The rater has never judged this pair (the search excludes judged pairs).
             return _fresh(reserved, policy=policy, judged=False)
     # Every open pair may just be locked by raters reserving right now (or this is SQLite,
     # which has no row locks): search again, waiting for locks rather than reporting an empty

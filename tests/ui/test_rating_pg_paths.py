@@ -1,6 +1,7 @@
 """The PostgreSQL rating path's own machinery: prepared statements, the queue floor, the guarded
-Submit, the user read, the Redis cache client and the consensus drain."""
+Submit, the user read, the Redis cache client, the consensus drain and the progress panel."""
 
+import hashlib
 import re
 import uuid
 from datetime import timedelta
@@ -12,15 +13,17 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from annotate.models import AltText
 from core.cache import ReusingRedisCache
 from core.db import PreparedCursor
 from preferences import queue
 from preferences.consensus.models import Consensus, ConsensusPending
 from preferences.consensus.services import consensus_drain, consensus_drain_for_pairs
-from preferences.models import Assignment, AssignmentStatus, Judgement
+from preferences.models import Assignment, AssignmentStatus, CandidatePair, Judgement
 from preferences.queue import assignment_next, assignment_submit, assignment_undo
+from preferences.selectors import PROGRESS_MEDIAN_ITEMS, rater_progress
 
-from .factories import all_facets, make_pair
+from .factories import all_facets, make_pair, make_post
 
 pytestmark = pytest.mark.django_db
 
@@ -253,14 +256,6 @@ def test_a_new_reservation_comes_with_its_page_in_the_same_statement(project, me
 def test_progress_counts_every_item_and_takes_the_median_of_the_newest(project, member):
     """The judge page (its page statement) and the rating home (the ORM) agree: every item
     counted, the median over the newest PROGRESS_MEDIAN_ITEMS only, and the label says so."""
-    import hashlib
-
-    from annotate.models import AltText
-    from preferences.models import CandidatePair
-    from preferences.selectors import PROGRESS_MEDIAN_ITEMS, rater_progress
-
-    from .factories import make_post
-
     rater = member("r1")
     post = make_post(project=project)
     old, new = 300, PROGRESS_MEDIAN_ITEMS
