@@ -18,4 +18,4 @@ RUN pip install --no-cache-dir "torch==2.13.0" ${TORCH_INDEX_URL:+--index-url "$
 COPY . .
 RUN python manage.py collectstatic --noinput
 EXPOSE 8000
-CMD ["gunicorn", "-c", "config/gunicorn.conf.py"]
+CMD ["python", "-m", "config.serve"]

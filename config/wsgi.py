@@ -1,4 +1,4 @@
-"""WSGI entry point for gunicorn."""
+"""WSGI entry point: served by Granian (`python -m config.serve`) or any WSGI server."""
 
 import os
 

@@ -1,5 +1,6 @@
-"""WSGI entry for bench_rating: loads the URLconf and the rating templates before gunicorn forks
-(--preload), so no worker pays Django's lazy first-request imports inside the measured run."""
+"""WSGI entry for bench_rating: loads the URLconf and the rating templates before the web server
+forks its workers (config/serve.py preloads the app), so no worker pays Django's lazy
+first-request imports inside the measured run."""
 
 from django.template.loader import get_template
 from django.urls import get_resolver

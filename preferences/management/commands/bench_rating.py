@@ -1,4 +1,4 @@
-"""Benchmark the raters' queue: N simulated raters (Next → Submit) against gunicorn on PostgreSQL.
+"""Benchmark the raters' queue: N simulated raters (Next → Submit) against the web server (Granian) on PostgreSQL.
 
 Prints p50/p95 latency of Next and Submit, submits per second, and the count check: judgements
 stored = submits acknowledged × facets, and no pair above its overlap. It builds its own
@@ -11,7 +11,6 @@ import hashlib
 import os
 import random
 import re
-import runpy
 import secrets
 import socket
 import subprocess
@@ -29,12 +28,12 @@ from django.db.models import Count
 
 from annotate.models import AltText, AltTextOrigin, Image, Membership, Platform, Post, Project, Role
 from annotate.services import project_create
+from config.serve import web_settings
 from core.bench import REFERENCE_LOOP_STEPS, reference_loop_seconds
 from preferences.consensus.models import Consensus, ConsensusPending
 from preferences.consensus.services import consensus_drain
 from preferences.models import Assignment, AssignmentStatus, CandidatePair, Judgement, PairSource
 
-GUNICORN_CONF = Path(settings.BASE_DIR) / "config" / "gunicorn.conf.py"
 # Every table a Next or a Submit reads or writes.
 HOT_TABLES = (
     "auth_user",
@@ -60,7 +59,7 @@ ROW_RE = re.compile(r'name="facet-([\w-]+)"')
 
 class _HTTPClient:
     """The simulated rater's browser: HTTP/1.1 on one socket, kept alive when the server allows
-    it and opened again when it does not (sync workers close after each response).
+    it and opened again when it does not.
 
     Hand-rolled rather than http.client, whose header parsing cost the clients 0.7 ms of CPU per
     cycle on the cores the server was being measured on; this reads the status line,
@@ -148,7 +147,7 @@ def _free_port() -> int:
 
 
 class Command(BaseCommand):
-    help = "Run simulated raters against gunicorn on PostgreSQL and print latency and counts."
+    help = "Run simulated raters against the web server on PostgreSQL and print latency and counts."
 
     def add_arguments(self, parser):
         parser.add_argument("--raters", type=int, default=20)
@@ -159,16 +158,10 @@ class Command(BaseCommand):
             "--workers",
             type=int,
             default=0,
-            help="gunicorn workers (default: as deployed, config/gunicorn.conf.py: 2 per core)",
+            help="web server processes (default: as deployed, config/serve.py: 1 per core)",
         )
         parser.add_argument(
-            "--threads", type=int, default=0, help="threads per gunicorn worker (default 1)"
-        )
-        parser.add_argument(
-            "--worker-class",
-            default="",
-            help="gunicorn worker class (default: as deployed, gthread taking one connection "
-            "at a time and closing it after the response)",
+            "--threads", type=int, default=0, help="threads per process (default: as deployed, 2)"
         )
         parser.add_argument("--keep", action="store_true", help="keep the bench project")
         parser.add_argument(
@@ -205,12 +198,11 @@ class Command(BaseCommand):
             for table in HOT_TABLES:
                 cursor.execute(f"VACUUM ANALYZE {table}")
         port = _free_port()
-        # As deployed (config/gunicorn.conf.py, read the way gunicorn reads it) unless told.
-        conf = runpy.run_path(str(GUNICORN_CONF))
-        workers = opts["workers"] or conf["workers"]
-        threads = opts["threads"] or conf["threads"]
-        worker_class = opts["worker_class"] or conf["worker_class"]
-        server = self._serve(port=port, workers=workers, threads=threads, worker_class=worker_class)
+        # As deployed (config/serve.py, from the same environment) unless told.
+        deployed = web_settings()
+        workers = opts["workers"] or deployed.workers
+        threads = opts["threads"] or deployed.threads
+        server = self._serve(port=port, workers=workers, threads=threads)
         try:
             if opts["baseline"]:
                 before = self._server_cpu(server)
@@ -218,7 +210,7 @@ class Command(BaseCommand):
                 after = self._server_cpu(server)
                 self.stdout.write(
                     f"baseline server CPU per request: "
-                    f"{1000 * (after['app'] - before['app']) / max(n, 1):.2f} ms (gunicorn)"
+                    f"{1000 * (after['app'] - before['app']) / max(n, 1):.2f} ms (web server)"
                 )
             reference = [reference_loop_seconds()]
             cpu_before = self._server_cpu(server)
@@ -242,7 +234,6 @@ class Command(BaseCommand):
             seconds=seconds,
             workers=workers,
             threads=threads,
-            worker_class=worker_class,
             rate=opts["rate"],
         )
         if not opts["keep"]:
@@ -318,9 +309,7 @@ class Command(BaseCommand):
         session.create()
         return session.session_key
 
-    def _serve(
-        self, *, port: int, workers: int, threads: int, worker_class: str
-    ) -> subprocess.Popen:
+    def _serve(self, *, port: int, workers: int, threads: int) -> subprocess.Popen:
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "config.settings",
@@ -332,28 +321,13 @@ class Command(BaseCommand):
             # bench; the report drains what piled up and says what that cost.
             "CACHE_URL": os.environ.get("CACHE_URL") or "redis://127.0.0.1:6379/2",
             "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/0",
+            "WEB_APP": "preferences.management.bench_wsgi:application",
+            "WEB_BIND": f"127.0.0.1:{port}",
+            "WEB_WORKERS": str(workers),
+            "WEB_THREADS": str(threads),
+            "WEB_LOG_LEVEL": "warning",
         }
-        cmd = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            str(GUNICORN_CONF),
-            "preferences.management.bench_wsgi:application",
-            "-b",
-            f"127.0.0.1:{port}",
-            "-w",
-            str(workers),
-            "-k",
-            worker_class,
-            "--threads",
-            str(threads),
-            # As the deployed config: a connection only for a free thread.
-            "--worker-connections",
-            str(threads),
-            "--log-level",
-            "warning",
-        ]
+        cmd = [sys.executable, "-m", "config.serve"]
         proc = subprocess.Popen(cmd, cwd=Path(settings.BASE_DIR), env=env)
         for _ in range(300):
             try:
@@ -362,11 +336,11 @@ class Command(BaseCommand):
             except OSError:
                 if proc.poll() is not None:
                     raise CommandError(
-                        "gunicorn exited at start-up; see its output above."
+                        "the web server exited at start-up; see its output above."
                     ) from None
                 time.sleep(0.1)
         proc.kill()
-        raise CommandError("gunicorn did not start listening within 30 s.")
+        raise CommandError("the web server did not start listening within 30 s.")
 
     # --- the run ------------------------------------------------------------------------
 
@@ -467,7 +441,7 @@ class Command(BaseCommand):
             connections.close_all()
 
     def _server_cpu(self, server: subprocess.Popen) -> dict[str, float]:
-        """CPU seconds used so far by gunicorn (master and workers) and by the PostgreSQL
+        """CPU seconds used so far by the web server (main process and workers) and by the PostgreSQL
         backends of this database: on a shared machine, CPU per request says more than
         wall-clock latency, which other people's load inflates."""
         import psutil
@@ -524,7 +498,6 @@ class Command(BaseCommand):
         seconds: float,
         workers: int,
         threads: int,
-        worker_class: str,
         rate: float,
     ):
         facets = project.facets.filter(is_active=True).count()
@@ -541,7 +514,7 @@ class Command(BaseCommand):
         acked = results["acked"]
         out = self.stdout.write
         out(
-            f"gunicorn: {workers} {worker_class} workers × {threads} threads; "
+            f"web server: Granian, {workers} processes × {threads} threads; "
             f"{len(results['errors'])} client errors; "
             f"{results['empty']} raters stopped on an empty queue"
             + (f" (first: {results['errors'][0]})" if results["errors"] else "")
@@ -577,7 +550,7 @@ class Command(BaseCommand):
             per = {k: v * 1000 / acked for k, v in cpu.items()}
             out(
                 f"server CPU per next+submit cycle: {per['app'] + per['db']:.1f} ms "
-                f"(gunicorn {per['app']:.1f} ms, PostgreSQL backends {per['db']:.1f} ms; "
+                f"(web server {per['app']:.1f} ms, PostgreSQL backends {per['db']:.1f} ms; "
                 f"clients not counted) -> at most {1000 * (os.cpu_count() or 1) / (per['app'] + per['db']):.0f} "
                 "submits/s if the server had every core to itself"
             )
