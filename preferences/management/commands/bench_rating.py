@@ -1,4 +1,5 @@
-"""Benchmark the raters' queue: N simulated raters (Next → Submit) against the web server (Granian) on PostgreSQL.
+"""Benchmark the raters' queue: N simulated raters (Next → Submit) against the web server as
+deployed (Granian, config/serve.py) on PostgreSQL.
 
 Prints p50/p95 latency of Next and Submit, submits per second, and the count check: judgements
 stored = submits acknowledged × facets, and no pair above its overlap. It builds its own
