@@ -1,11 +1,15 @@
 """The web tier: `python -m config.serve` serves the WSGI app with Granian (Dockerfile,
 docker-compose, bench_rating). Environment variables override the defaults below.
 
-Granian rather than gunicorn: its HTTP handling is Rust, off the GIL. At 20 raters on the
-2-core bench machine, gunicorn spent 8.0 ms of CPU per Next+Submit cycle and served 160 submits/s;
-Granian spent 5.1 ms and served 234/s, same code and machine state (bench_rating). It also keeps
-connections alive, which gunicorn's sync-style workers could not without pinning a client to a
-busy process.
+Granian rather than gunicorn: its HTTP handling is Rust, off the GIL. bench_rating at 20 raters
+on the 2-core machine, runs alternated: gunicorn spent 6.9-8.0 ms of app CPU per Next+Submit and
+served 160-181 submits/s; Granian spent 4.8-6.6 ms and served 179-243/s.
+
+Connections are kept alive, and each stays with the process that accepted it (the kernel
+spreads new ones over the processes at random). With few clients one process can hold more
+of them than the other: at 20 raters on 2 processes, 11/9 was usual and 17/3 was seen once.
+Each process then serves the same number of requests, so the raters on the fuller one wait
+longer: the spread shows in p95, not in throughput. Many clients even it out.
 """
 
 from __future__ import annotations

@@ -29,4 +29,6 @@ def test_bench_rating_serves_raters_and_its_counts_add_up(monkeypatch):
     acked = int(re.search(r"submits/s: [\d.]+ \((\d+) acknowledged", report).group(1))
     assert acked > 0, report
     assert re.search(r"count check: .* -> OK", report), report
+    low, high = map(int, re.search(r"submits per rater: min (\d+), .* max (\d+)", report).groups())
+    assert 0 <= low <= high <= acked
     assert re.search(r"machine reference: a 10,000,000-step Python loop took [\d.]+ s", report)

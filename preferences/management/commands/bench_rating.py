@@ -348,7 +348,15 @@ class Command(BaseCommand):
     def _run(self, *, project, users, port: int, seconds: float, rate: float = 0) -> dict:
         sessions = [self._session_for(u, project) for u in users]
         barrier = threading.Barrier(len(users) + 1)
-        results = {"next": [], "submit": [], "acked": 0, "errors": [], "empty": 0, "lag": []}
+        results = {
+            "next": [],
+            "submit": [],
+            "acked": 0,
+            "errors": [],
+            "empty": 0,
+            "lag": [],
+            "per_rater": [],
+        }
         # Paced (--rate): each rater starts a cycle every len(users)/rate seconds, as an open
         # workload does; a cycle that cannot start on time starts late and its lag is kept.
         interval = len(users) / rate if rate else 0.0
@@ -400,6 +408,7 @@ class Command(BaseCommand):
                     conn.close()
             conn.close()
             with lock:
+                results["per_rater"].append(acked)
                 results["next"] += nexts
                 results["submit"] += submits
                 results["acked"] += acked
@@ -532,6 +541,14 @@ class Command(BaseCommand):
             f"submits/s: {acked / results['elapsed']:.1f} ({acked} acknowledged in {results['elapsed']:.1f} s)"
             + (f"; offered {rate:.0f}/s" if rate else "; closed loop, no think time")
         )
+        per_rater = results["per_rater"]
+        if per_rater:
+            # Each kept-alive connection stays with the server process that accepted it: an
+            # uneven split of raters over processes shows here (and in p95), not in submits/s.
+            out(
+                f"submits per rater: min {min(per_rater)}, median {_pct(per_rater, 0.5):.0f}, "
+                f"max {max(per_rater)}"
+            )
         if rate:
             lag = results["lag"]
             kept_up = _pct(lag, 0.95) < 0.01
