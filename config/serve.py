@@ -15,11 +15,11 @@ longer: the spread shows in p95, not in throughput. Many clients even it out.
 from __future__ import annotations
 
 import gc
+import importlib
 import os
 from dataclasses import dataclass
 
 from granian.constants import Interfaces
-from granian.http import HTTP1Settings
 from granian.log import LogLevels
 from granian.server import Server
 
@@ -63,7 +63,6 @@ def build_server(settings: WebSettings) -> Server:
         interface=Interfaces.WSGI,
         workers=settings.workers,
         blocking_threads=settings.threads,
-        http1_settings=HTTP1Settings(keep_alive=True),
         log_level=LogLevels(settings.log_level),
         # A worker that dies (killed, out of memory) is started again; the others go on
         # serving meanwhile.
@@ -75,8 +74,6 @@ def _preload(app: str) -> None:
     """Import Django and the app in this process before the workers fork from it: they start
     warm and share its memory. Objects loaded now live as long as the workers; frozen, the
     collector neither scans them at every full collection nor copies their pages."""
-    import importlib
-
     module, _, _ = app.partition(":")
     importlib.import_module(module)
     gc.freeze()

@@ -451,9 +451,9 @@ class Command(BaseCommand):
             connections.close_all()
 
     def _server_cpu(self, server: subprocess.Popen) -> dict[str, float]:
-        """CPU seconds used so far by the web server (main process and workers) and by the PostgreSQL
-        backends of this database: on a shared machine, CPU per request says more than
-        wall-clock latency, which other people's load inflates."""
+        """CPU seconds used so far by the web server (main process and workers) and by the
+        PostgreSQL backends of this database: on a shared machine, CPU per request says more
+        than wall-clock latency, which other people's load inflates."""
         import psutil
 
         def cpu(proc) -> float:
