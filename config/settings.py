@@ -67,8 +67,11 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
-            # {% url %} that remembers what it reversed (core/templatetags/cached_url.py).
-            "builtins": ["core.templatetags.cached_url"],
+            # {% url %} that remembers what it reversed (core/templatetags/cached_url.py) and
+            # {% csrf_token %} rendered once per page (core/templatetags/page_csrf.py).
+            "builtins": ["core.templatetags.cached_url", "core.templatetags.page_csrf"],
+            # {% load static %}: {% static %} that remembers its URLs (cached_static.py).
+            "libraries": {"static": "core.templatetags.cached_static"},
         },
     }
 ]

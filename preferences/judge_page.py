@@ -13,7 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from annotate.models import AltText, Image, Post, Project
-from core.db import PreparedCursor
+from core.db import PreparedCursor, model_row
 from core.errors import NotFound
 
 from .consensus.models import ConsensusPolicy
@@ -78,7 +78,8 @@ def rater_state(*, user, project_id: int) -> RaterState:
         raise NotFound("No such project.")
     (pid, name, guidelines, overlap, seconds, created, role, cp_id, blind, gold,
      current_id, current_pair_id, current_order, started) = row  # fmt: skip
-    project = Project(
+    project = model_row(
+        Project,
         id=pid,
         name=name,
         guidelines=guidelines,
@@ -87,7 +88,7 @@ def rater_state(*, user, project_id: int) -> RaterState:
         created_at=created,
     )
     policy = (
-        ConsensusPolicy(id=cp_id, project=project, blind_first=blind, gold_rate=gold)
+        model_row(ConsensusPolicy, id=cp_id, project=project, blind_first=blind, gold_rate=gold)
         if cp_id is not None
         else ConsensusPolicy(project=project)
     )
@@ -213,8 +214,9 @@ def page_from_row(row, *, project: Project, user) -> JudgePage:
      reserved_until, submitted, post_id, alt_a_id, alt_b_id, source, known, platform, context,
      external_id, image_id, sha256, width, height, text_a, text_b, facets, llm, undo_id,
      items_done, median) = row  # fmt: skip
-    image = Image(id=image_id, sha256=sha256, width=width, height=height)
-    post = Post(
+    image = model_row(Image, id=image_id, sha256=sha256, width=width, height=height)
+    post = model_row(
+        Post,
         id=post_id,
         project=project,
         platform=platform,
@@ -222,15 +224,17 @@ def page_from_row(row, *, project: Project, user) -> JudgePage:
         external_id=external_id,
         image=image,
     )
-    pair = CandidatePair(
+    pair = model_row(
+        CandidatePair,
         id=pair_id,
         post=post,
-        alt_a=AltText(id=alt_a_id, post=post, text=text_a),
-        alt_b=AltText(id=alt_b_id, post=post, text=text_b),
+        alt_a=model_row(AltText, id=alt_a_id, post=post, text=text_a),
+        alt_b=model_row(AltText, id=alt_b_id, post=post, text=text_b),
         source=source,
         known_preference=known,
     )
-    assignment = Assignment(
+    assignment = model_row(
+        Assignment,
         id=assignment_id,
         project=project,
         pair=pair,
@@ -248,7 +252,7 @@ def page_from_row(row, *, project: Project, user) -> JudgePage:
     return JudgePage(
         assignment=assignment,
         facets=[
-            Facet(id=i, project=project, key=k, label=lb, question=q, position=pos)
+            model_row(Facet, id=i, project=project, key=k, label=lb, question=q, position=pos)
             for i, k, lb, q, pos in json_column(facets) or []
         ],
         llm=verdicts,

@@ -26,7 +26,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotate.models import Membership, Post, Project, Role
-from core.db import PreparedCursor
+from core.db import PreparedCursor, model_row
 from core.errors import ApplicationError, NotFound
 
 from .consensus.models import ConsensusPolicy
@@ -522,11 +522,12 @@ def _submit_read(*, assignment_id: int, user, lock: bool) -> _SubmitItem | None:
         return None
     (project_id, pair_id, status, order, token, reserved_at, reserved_until, post_id, overlap,
      role, facets, own, llm_exists, blind_first) = row  # fmt: skip
-    post = Post(id=post_id, project_id=project_id)
-    assignment = Assignment(
+    post = model_row(Post, id=post_id, project_id=project_id)
+    assignment = model_row(
+        Assignment,
         id=assignment_id,
         project_id=project_id,
-        pair=CandidatePair(id=pair_id, post=post),
+        pair=model_row(CandidatePair, id=pair_id, post=post),
         rater=user,
         status=status,
         shown_order=order,
@@ -539,11 +540,12 @@ def _submit_read(*, assignment_id: int, user, lock: bool) -> _SubmitItem | None:
         role=role,
         overlap=overlap,
         facets=[
-            Facet(id=i, project_id=project_id, key=k, label=label)
+            model_row(Facet, id=i, project_id=project_id, key=k, label=label)
             for i, k, label in json_column(facets) or []
         ],
         own=[
-            Judgement(
+            model_row(
+                Judgement,
                 id=i,
                 pair_id=pair_id,
                 facet_id=f,

@@ -6,6 +6,7 @@ from django.db import IntegrityError, transaction
 
 from annotate.models import ROLE_RANK, Project, Role
 from annotate.selectors import project_role
+from core.db import model_row
 from core.errors import ApplicationError, NotFound, PermissionDenied
 
 from .models import (
@@ -184,8 +185,10 @@ def judgements_plan_item(
                 status_code=409,
             )
     new = [
-        # By ids: setting related objects costs a descriptor's type checks per field per row.
-        Judgement(
+        # By ids, without Model.__init__ (model_row): a Submit builds one per facet.
+        model_row(
+            Judgement,
+            _adding=True,
             pair_id=pair.pk,
             facet_id=facet.pk,
             kind=JudgementKind.HUMAN,

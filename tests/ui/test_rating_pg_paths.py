@@ -4,7 +4,7 @@ Submit, the user read, the Redis cache client, the consensus drain and the progr
 import hashlib
 import re
 import uuid
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -72,6 +72,24 @@ def test_prepared_cursor_raises_djangos_errors_and_keeps_working(project):
         with pytest.raises(IntegrityError), transaction.atomic():
             cursor.execute(sql, [pair.id, facet.id, rater.id])  # the same answer twice
         assert cursor.execute("SELECT COUNT(*) FROM preferences_judgement").fetchone()[0] == 1
+
+
+def test_prepared_cursor_reads_timestamps_as_django_does_with_the_c_loader(pair):
+    """The prepared cursor decodes timestamptz with psycopg's own (C) loader rather than
+    Django's Python one: the same aware datetimes in timezone.utc."""
+    sql = "SELECT created_at, %s::timestamptz FROM preferences_candidatepair WHERE id = %s"
+    given = timezone.now() - timedelta(days=3, microseconds=7)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [given, pair.id])
+        expected = cursor.fetchone()
+    with PreparedCursor(connection) as cursor:
+        loader = cursor._cursor.adapters.get_loader(
+            cursor._cursor.adapters.types["timestamptz"].oid, 0
+        )
+        got = cursor.execute(sql, [given, pair.id]).fetchone()
+    assert loader.__module__.startswith("psycopg_binary")
+    assert got == expected and got[1] == given
+    assert all(value.tzinfo is UTC for value in got)
 
 
 def test_floor_moves_past_finished_pairs_and_back_below_an_undone_one(project, member, monkeypatch):
