@@ -67,11 +67,14 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
-            # {% url %} that remembers what it reversed (core/templatetags/cached_url.py) and
-            # {% csrf_token %} rendered once per page (core/templatetags/page_csrf.py).
-            "builtins": ["core.templatetags.cached_url", "core.templatetags.page_csrf"],
-            # {% load static %}: {% static %} that remembers its URLs (cached_static.py).
-            "libraries": {"static": "core.templatetags.cached_static"},
+            # Tags that remember their output (core/templatetags): {% url %}, {% static %}
+            # (so templates do not `{% load static %}`, which would bring Django's back) and
+            # {% csrf_token %}, rendered once per page.
+            "builtins": [
+                "core.templatetags.cached_url",
+                "core.templatetags.cached_static",
+                "core.templatetags.page_csrf",
+            ],
         },
     }
 ]

@@ -48,15 +48,19 @@ def empty_static_memory(monkeypatch):
 
 
 def test_static_urls_are_djangos_and_remembered(empty_static_memory):
-    source = "{% load static %}{% static 'css/app.css' %} {% static 'js/keys.js' as k %}{{ k }}"
+    source = "{% static 'css/app.css' %} {% static 'js/keys.js' as k %}{{ k }}"
     expected = f"{static('css/app.css')} {static('js/keys.js')}"
     assert render(source) == expected
     assert set(cached_static._URLS) == {"css/app.css", "js/keys.js"}
     assert render(source) == expected
-    assert render("{% load static %}{% get_static_prefix %}") == static("")
+    assert render("{% get_static_prefix %}") == static("")
+    # `{% load static %}` still gives Django's own tag, which remembers nothing.
+    cached_static._URLS.clear()
+    assert render("{% load static %}{% static 'css/app.css' %}") == static("css/app.css")
+    assert cached_static._URLS == {}
 
 
 def test_static_url_is_escaped_where_the_template_escapes(empty_static_memory):
-    assert render("{% load static %}{% static 'a&b.css' %}") == static("a&b.css").replace(
+    assert render("{% static 'a&b.css' %}") == static("a&b.css").replace(
         "&", "&amp;"
     )

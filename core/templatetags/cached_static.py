@@ -1,7 +1,7 @@
-"""`{% load static %}` with memory: `{% static %}` remembers the URL of each path, so a page does
-not join and quote STATIC_URL and the path again on every render. Installed under the name
-`static` (settings.TEMPLATES "libraries"), so templates load it as Django's; its other tags are
-Django's own.
+"""`{% static %}` with memory: it remembers the URL of each path, so a page does not join and
+quote STATIC_URL and the path again on every render. Installed as a template builtin with the
+rest of Django's static library (settings.TEMPLATES): the project's templates use it without
+`{% load static %}`, which would put Django's own tag back.
 
 A static URL depends only on the settings and, with a manifest storage, on the manifest read at
 start-up, so it cannot change while the process runs. Paths the storage refuses (missing from
