@@ -61,6 +61,4 @@ def test_static_urls_are_djangos_and_remembered(empty_static_memory):
 
 
 def test_static_url_is_escaped_where_the_template_escapes(empty_static_memory):
-    assert render("{% static 'a&b.css' %}") == static("a&b.css").replace(
-        "&", "&amp;"
-    )
+    assert render("{% static 'a&b.css' %}") == static("a&b.css").replace("&", "&amp;")
