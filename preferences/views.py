@@ -109,8 +109,8 @@ def _judge_context(request, page: JudgePage, *, errors=None, answers=None) -> di
     project, post, image, user = assignment.project, pair.post, pair.post.image, request.user
     # Plain dicts, not model instances: the template engine tries `obj[name]` before
     # `obj.name`, and on a model that first try raises and catches an exception for every
-    # variable. With dicts (same names, so the shared partials render either) this page's
-    # render cost about a third less.
+    # variable. With dicts (same names, so the shared partials render either) the page took
+    # about 7% fewer instructions to render (callgrind: 0.3 of 4.5 million).
     return {
         "project": {"id": project.id, "name": project.name, "guidelines": project.guidelines},
         "assignment": {"id": assignment.id},
