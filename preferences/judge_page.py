@@ -19,7 +19,7 @@ from core.errors import NotFound
 from .consensus.models import ConsensusPolicy
 from .consensus.selectors import consensus_policy_get
 from .models import Assignment, CandidatePair, Facet
-from .selectors import PROGRESS_MEDIAN_ITEMS, progress_dict
+from .selectors import progress_dict
 
 
 @dataclass
@@ -137,16 +137,15 @@ _PAGE_SQL = """
            (SELECT u.id FROM preferences_assignment u
             WHERE u.rater_id = a.rater_id AND u.project_id = a.project_id AND u.status = 'done'
             AND u.reserved_until > %(now)s ORDER BY u.submitted_at DESC, u.id DESC LIMIT 1),
-           -- The rater's progress (preferences.selectors.rater_progress): both read the
-           -- rater's history index alone, the median from its newest end.
-           (SELECT COUNT(*) FROM preferences_assignment d
-            WHERE d.rater_id = a.rater_id AND d.project_id = a.project_id AND d.status = 'done'),
-           (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY r.seconds) FROM (
-                SELECT EXTRACT(EPOCH FROM d.submitted_at - d.reserved_at) AS seconds
-                FROM preferences_assignment d
-                WHERE d.rater_id = a.rater_id AND d.project_id = a.project_id
-                AND d.status = 'done'
-                ORDER BY d.submitted_at DESC, d.id DESC LIMIT {median_items}) r)
+           -- The rater's progress (preferences.selectors.rater_progress), kept in one row by
+           -- triggers (preferences/sql/rater_progress_v1.sql): counting it from the history
+           -- here read every item the rater had done in the project, on every Next.
+           COALESCE((SELECT rp.items_done FROM preferences_raterprogress rp
+                     WHERE rp.rater_id = a.rater_id AND rp.project_id = a.project_id), 0),
+           (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s.seconds::float8)
+            FROM preferences_raterprogress rp,
+                 jsonb_array_elements_text(rp.recent_seconds) AS s(seconds)
+            WHERE rp.rater_id = a.rater_id AND rp.project_id = a.project_id)
     FROM {assignment} a
     JOIN preferences_candidatepair p ON p.id = a.pair_id
     JOIN annotate_post po ON po.id = p.post_id
@@ -159,7 +158,6 @@ _PAGE_SQL = """
 _ASSIGNMENT_PAGE_SQL = _PAGE_SQL.format(
     assignment="preferences_assignment",
     where="WHERE a.id = %(id)s",
-    median_items=PROGRESS_MEDIAN_ITEMS,
 )
 
 # Next's search and reservation (preferences/sql/reserve_next_v2.sql), called by the queue
@@ -180,7 +178,6 @@ RESERVE_PAGE_SQL = _PAGE_SQL.format(
                r_until AS reserved_until, NULL::timestamptz AS submitted_at
         FROM {RESERVE_NEXT_CALL})""",
     where="",
-    median_items=PROGRESS_MEDIAN_ITEMS,
 )
 
 

@@ -275,6 +275,38 @@ class Assignment(models.Model):
         return f"{self.rater} · pair {self.pair_id} · {self.status}"
 
 
+class RaterProgress(models.Model):
+    """A rater's progress in a project as the judge page shows it, kept up to date by
+    PostgreSQL triggers on Assignment (preferences/sql/rater_progress_v1.sql); never written
+    by Django code, and empty on other databases (they count from the history instead:
+    preferences.selectors.rater_progress).
+
+    Counting from the history on every Next read every item the rater had done in the
+    project, which grows all day for a rater doing thousands; this is one row.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    rater = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    items_done = models.PositiveIntegerField(default=0)
+    # Seconds spent (submitted_at - reserved_at) on the newest submitted items (at most
+    # selectors.PROGRESS_MEDIAN_ITEMS), oldest first: the median reads them.
+    recent_seconds = models.JSONField(default=list)
+    # The newest item's sort key (submitted_at, id): a submission after it is appended,
+    # anything else makes the trigger count again from the history.
+    newest_at = models.DateTimeField(null=True)
+    newest_id = models.BigIntegerField(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["rater", "project"], name="raterprogress_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rater} · project {self.project_id} · {self.items_done} done"
+
+
 class SkipPolicy(models.TextChoices):
     OTHERS = "others", "Skipped items go to other raters only"
     LATER = "later", "Skipped items also come back to the skipper when nothing else is left"
