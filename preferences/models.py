@@ -260,9 +260,10 @@ class Assignment(models.Model):
         indexes = [
             models.Index(fields=["pair", "status", "reserved_until"]),
             # A rater's items in a project, newest submission last: Next's "started" test, the
-            # submission `u` undoes (the newest, read from the end) and the progress panel
-            # (the count, and the median of the newest items) read this index alone; led by
-            # the old (rater, project, status) index's columns, which it replaced.
+            # submission `u` undoes (the newest, read from the end) and the progress count
+            # (selectors.rater_progress, and the recount in the progress triggers: the count,
+            # and the median of the newest items) read this index alone; led by the old
+            # (rater, project, status) index's columns, which it replaced.
             models.Index(
                 fields=["rater", "project", "status", "submitted_at", "id"],
                 include=["reserved_at", "reserved_until"],
@@ -277,9 +278,9 @@ class Assignment(models.Model):
 
 class RaterProgress(models.Model):
     """A rater's progress in a project as the judge page shows it, kept up to date by
-    PostgreSQL triggers on Assignment (preferences/sql/rater_progress_v1.sql); never written
-    by Django code, and empty on other databases (they count from the history instead:
-    preferences.selectors.rater_progress).
+    PostgreSQL triggers on Assignment (preferences/sql/rater_progress_v1.sql); Django code
+    never writes it (deleting a project or a rater takes their rows along), and it stays empty
+    on other databases (they count from the history instead: selectors.rater_progress).
 
     Counting from the history on every Next read every item the rater had done in the
     project, which grows all day for a rater doing thousands; this is one row.

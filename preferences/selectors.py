@@ -157,8 +157,10 @@ def rater_progress(*, project: Project, user, with_corrections: bool = True) -> 
     """A rater's own counts and median seconds per item (over the newest
     PROGRESS_MEDIAN_ITEMS submitted) in the project.
 
-    The judge screen reads the same numbers inside its page statement on PostgreSQL
-    (preferences.judge_page) and leaves out the corrections count.
+    Counted from the history. On PostgreSQL the judge screen reads the same numbers from the
+    rater's progress row instead (models.RaterProgress, kept equal to this count by triggers;
+    the window of PROGRESS_MEDIAN_ITEMS is written in preferences/sql/rater_progress_v1.sql
+    too) and leaves out the corrections count.
     """
     done = Assignment.objects.filter(project=project, rater=user, status=AssignmentStatus.DONE)
     newest = done.order_by("-submitted_at", "-id").values_list("reserved_at", "submitted_at")

@@ -31,4 +31,8 @@ def test_bench_rating_serves_raters_and_its_counts_add_up(monkeypatch):
     assert re.search(r"count check: .* -> OK", report), report
     low, high = map(int, re.search(r"submits per rater: min (\d+), .* max (\d+)", report).groups())
     assert 0 <= low <= high <= acked
+    # Every rater's connection is found on one of the two server processes.
+    split = re.search(r"connections per web server process: ([\d /]+) \(", report).group(1)
+    counts = [int(n) for n in split.split(" / ")]
+    assert len(counts) == 2 and sum(counts) == 3, report
     assert re.search(r"machine reference: a 10,000,000-step Python loop took [\d.]+ s", report)

@@ -64,5 +64,27 @@ def make_pair(
     )
 
 
+def make_pairs(*, project, n: int):
+    """n pairs on one post, inserted in bulk (tests that need hundreds of items)."""
+    from annotate.models import AltText
+    from preferences.models import CandidatePair
+
+    post = make_post(project=project)
+    texts = [f"alt {next(_counter)}" for _ in range(2 * n)]
+    alts = AltText.objects.bulk_create(
+        AltText(
+            post=post,
+            text=t,
+            text_sha256=hashlib.sha256(t.encode()).hexdigest(),
+            origin="user-written",
+        )
+        for t in texts
+    )
+    return CandidatePair.objects.bulk_create(
+        CandidatePair(post=post, alt_a=alts[2 * i], alt_b=alts[2 * i + 1], source="import")
+        for i in range(n)
+    )
+
+
 def all_facets(project, choice: str = "A") -> dict[str, str]:
     return {f"facet-{f.key}": choice for f in project.facets.filter(is_active=True)}

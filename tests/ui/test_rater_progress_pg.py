@@ -3,7 +3,6 @@ assignments: after every kind of change it says what counting the history says
 (preferences.selectors.rater_progress), and deleting projects, raters or assignments in bulk
 works and leaves nothing behind."""
 
-import hashlib
 import random
 import statistics
 import uuid
@@ -14,12 +13,11 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from annotate.models import AltText
-from preferences.models import Assignment, AssignmentStatus, CandidatePair, RaterProgress
+from preferences.models import Assignment, AssignmentStatus, RaterProgress
 from preferences.queue import assignment_next, assignment_submit, assignment_undo
 from preferences.selectors import PROGRESS_MEDIAN_ITEMS, rater_progress
 
-from .factories import make_pair, make_post
+from .factories import make_pair, make_pairs
 from .test_concurrency import run_together
 
 pytestmark = pytest.mark.django_db
@@ -44,24 +42,6 @@ def _counted(project, rater) -> tuple[int, float | None]:
     return progress["items_done"], progress["median_seconds"]
 
 
-def _pairs(project, n):
-    post = make_post(project=project)
-    texts = [f"alt {uuid.uuid4().hex}" for _ in range(2 * n)]
-    alts = AltText.objects.bulk_create(
-        AltText(
-            post=post,
-            text=t,
-            text_sha256=hashlib.sha256(t.encode()).hexdigest(),
-            origin="user-written",
-        )
-        for t in texts
-    )
-    return CandidatePair.objects.bulk_create(
-        CandidatePair(post=post, alt_a=alts[2 * i], alt_b=alts[2 * i + 1], source="import")
-        for i in range(n)
-    )
-
-
 def _done(project, rater, pair, *, start, minutes, seconds):
     return Assignment(
         project=project,
@@ -81,7 +61,7 @@ def test_every_change_to_the_history_keeps_the_row_equal_to_a_recount(project, m
     rng = random.Random(7)
     rater, other = member("r1"), member("r2")
     n = PROGRESS_MEDIAN_ITEMS + 40
-    pairs = _pairs(project, n + 10)
+    pairs = make_pairs(project=project, n=n + 10)
     start = timezone.now() - timedelta(days=3)
     # Shuffled: about half arrive older than the newest so far (the recount path).
     order = list(range(n))
@@ -158,7 +138,7 @@ def test_a_rater_submitting_from_two_tabs_at_once_is_counted_once_per_item(
     """Two connections submit for the same rater together, again and again: the row's lock
     makes them take turns, so no submission is lost or counted twice."""
     rater = member("r1")
-    pairs = _pairs(project, 40)
+    pairs = make_pairs(project=project, n=40)
     answers = {f.key: "B" for f in project.facets.filter(is_active=True)}
     reserved = []
     for pair in pairs:
@@ -187,7 +167,7 @@ def test_the_fill_counts_existing_history(project, member):
     """What the migration runs over every (project, rater) with submitted items."""
     rater = member("r1")
     start = timezone.now() - timedelta(days=1)
-    for i, pair in enumerate(_pairs(project, 12)):
+    for i, pair in enumerate(make_pairs(project=project, n=12)):
         _done(project, rater, pair, start=start, minutes=10 * i, seconds=10 + i).save()
     expected = _counted(project, rater)
     RaterProgress.objects.all().delete()
@@ -202,7 +182,7 @@ def test_the_fill_counts_existing_history(project, member):
 def test_deleting_a_project_or_a_rater_takes_their_rows_along(project, member):
     rater, other = member("r1"), member("r2")
     start = timezone.now() - timedelta(days=1)
-    pairs = _pairs(project, 6)
+    pairs = make_pairs(project=project, n=6)
     for i, pair in enumerate(pairs[:3]):
         _done(project, rater, pair, start=start, minutes=i, seconds=30).save()
     for i, pair in enumerate(pairs[3:]):

@@ -1,7 +1,6 @@
 """The PostgreSQL rating path's own machinery: prepared statements, the queue floor, the guarded
 Submit, the user read, the Redis cache client, the consensus drain and the progress panel."""
 
-import hashlib
 import re
 import uuid
 from datetime import UTC, timedelta
@@ -13,17 +12,16 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from annotate.models import AltText
 from core.cache import ReusingRedisCache
 from core.db import PreparedCursor
 from preferences import queue
 from preferences.consensus.models import Consensus, ConsensusPending
 from preferences.consensus.services import consensus_drain, consensus_drain_for_pairs
-from preferences.models import Assignment, AssignmentStatus, CandidatePair, Judgement
+from preferences.models import Assignment, AssignmentStatus, Judgement
 from preferences.queue import assignment_next, assignment_submit, assignment_undo
 from preferences.selectors import PROGRESS_MEDIAN_ITEMS, rater_progress
 
-from .factories import all_facets, make_pair, make_post
+from .factories import all_facets, make_pair, make_pairs
 
 pytestmark = pytest.mark.django_db
 
@@ -275,22 +273,8 @@ def test_progress_counts_every_item_and_takes_the_median_of_the_newest(project, 
     """The judge page (its page statement) and the rating home (the ORM) agree: every item
     counted, the median over the newest PROGRESS_MEDIAN_ITEMS only, and the label says so."""
     rater = member("r1")
-    post = make_post(project=project)
     old, new = 300, PROGRESS_MEDIAN_ITEMS
-    texts = [f"alt {i}" for i in range(2 * (old + new))]
-    alts = AltText.objects.bulk_create(
-        AltText(
-            post=post,
-            text=t,
-            text_sha256=hashlib.sha256(t.encode()).hexdigest(),
-            origin="user-written",
-        )
-        for t in texts
-    )
-    pairs = CandidatePair.objects.bulk_create(
-        CandidatePair(post=post, alt_a=alts[2 * i], alt_b=alts[2 * i + 1], source="import")
-        for i in range(old + new)
-    )
+    pairs = make_pairs(project=project, n=old + new)
     start = timezone.now() - timedelta(days=2)
     Assignment.objects.bulk_create(
         Assignment(

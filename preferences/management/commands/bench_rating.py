@@ -216,7 +216,12 @@ class Command(BaseCommand):
             reference = [reference_loop_seconds()]
             cpu_before = self._server_cpu(server)
             results = self._run(
-                project=project, users=users, port=port, seconds=seconds, rate=opts["rate"]
+                project=project,
+                users=users,
+                port=port,
+                seconds=seconds,
+                rate=opts["rate"],
+                server=server,
             )
             results["cpu"] = {
                 k: v - cpu_before.get(k, 0.0) for k, v in self._server_cpu(server).items()
@@ -345,7 +350,9 @@ class Command(BaseCommand):
 
     # --- the run ------------------------------------------------------------------------
 
-    def _run(self, *, project, users, port: int, seconds: float, rate: float = 0) -> dict:
+    def _run(
+        self, *, project, users, port: int, seconds: float, rate: float = 0, server=None
+    ) -> dict:
         sessions = [self._session_for(u, project) for u in users]
         barrier = threading.Barrier(len(users) + 1)
         results = {
@@ -420,6 +427,10 @@ class Command(BaseCommand):
             t.start()
         deadline[0] = time.perf_counter() + seconds
         threading.Thread(target=self._autoanalyze, args=(deadline,), daemon=True).start()
+        if server is not None:
+            threading.Thread(
+                target=self._connection_split, args=(server, port, len(users), results), daemon=True
+            ).start()
         start = time.perf_counter()
         cpu0 = time.process_time()
         barrier.wait()
@@ -449,6 +460,33 @@ class Command(BaseCommand):
                         cursor.execute(f"ANALYZE {table}")
         finally:
             connections.close_all()
+
+    def _connection_split(self, server, port: int, expected: int, results: dict):
+        """How many of the raters' kept-alive connections each web server process holds, once
+        they are all open: each stays with the process that accepted it, and the kernel
+        spreads them at random, so an uneven split (6 / 14 happens) is the usual reason one run's
+        p95 is well above another's."""
+        import psutil
+
+        for _ in range(100):
+            time.sleep(0.1)
+            counts = []
+            try:
+                children = psutil.Process(server.pid).children(recursive=True)
+            except psutil.Error:
+                return  # the server is gone; the run reports its errors
+            for proc in children:
+                try:
+                    conns = proc.net_connections(kind="tcp")
+                except psutil.Error:
+                    continue
+                ours = [c for c in conns if c.laddr and c.laddr.port == port]
+                # A worker listens on the port itself (each has its own SO_REUSEPORT socket).
+                if any(c.status == psutil.CONN_LISTEN for c in ours):
+                    counts.append(sum(c.status == psutil.CONN_ESTABLISHED for c in ours))
+            if sum(counts) >= expected:
+                results["split"] = sorted(counts)
+                return
 
     def _server_cpu(self, server: subprocess.Popen) -> dict[str, float]:
         """CPU seconds used so far by the web server (main process and workers) and by the
@@ -541,6 +579,12 @@ class Command(BaseCommand):
             f"submits/s: {acked / results['elapsed']:.1f} ({acked} acknowledged in {results['elapsed']:.1f} s)"
             + (f"; offered {rate:.0f}/s" if rate else "; closed loop, no think time")
         )
+        if results.get("split"):
+            out(
+                "connections per web server process: "
+                + " / ".join(str(n) for n in results["split"])
+                + " (each kept-alive connection stays with its process)"
+            )
         per_rater = results["per_rater"]
         if per_rater:
             # Each kept-alive connection stays with the server process that accepted it: an
