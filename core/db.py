@@ -7,9 +7,10 @@ import time
 from functools import cache
 
 import psycopg
-from django.db import DEFAULT_DB_ALIAS, models
+from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.models import Q
 from django.db.models.base import ModelState
+from django.utils.connection import ConnectionProxy
 from psycopg.pq import Format
 
 # psycopg's own timestamptz loader: in C with psycopg[binary]. Django registers a Python
@@ -64,22 +65,48 @@ class PreparedCursor:
     casts (`%(ids)s::bigint[]`). Statements take part in Django's transaction (same
     connection), raise Django's database exceptions, and are logged like Django's own when
     query logging is on (tests counting queries see them).
+
+    One psycopg cursor per connection serves every PreparedCursor that is not nested in
+    another (a nested one gets a cursor of its own): a new cursor starts with empty caches of
+    its loaders and dumpers and builds them again. With a new cursor per statement, and the
+    connection proxy resolved on every attribute read, a short prepared SELECT cost the client
+    110 µs of CPU; with the kept cursor, 65 µs. A rating cycle (Next and Submit, seven
+    statements) took 7 % fewer instructions (callgrind: 10.3-10.5 -> 9.6-9.8 million).
     """
 
+    __slots__ = ("_django", "_cursor", "_shared")
+
     def __init__(self, connection):
+        # django.db.connection is a proxy that looks the thread's connection up on every
+        # attribute read: resolved once here.
+        if isinstance(connection, ConnectionProxy):
+            connection = connections[connection._alias]
         self._django = connection
         connection.ensure_connection()
-        self._cursor = psycopg.Cursor(connection.connection)
-        if connection.timezone is datetime.UTC:
-            # USE_TZ with the session in UTC (Django's default): psycopg's loader gives the
-            # same aware datetimes, in timezone.utc, as Django's.
-            self._cursor.adapters.register_loader("timestamptz", _C_TZ_LOADER)
+        raw = connection.connection
+        # Connections are per thread, so only nesting can find the shared cursor in use.
+        self._shared = not getattr(connection, "_altpref_prepared_busy", False)
+        cursor = getattr(connection, "_altpref_prepared", None) if self._shared else None
+        if cursor is None or cursor.connection is not raw or cursor.closed:
+            cursor = psycopg.Cursor(raw)
+            if connection.timezone is datetime.UTC:
+                # USE_TZ with the session in UTC (Django's default): psycopg's loader gives
+                # the same aware datetimes, in timezone.utc, as Django's.
+                cursor.adapters.register_loader("timestamptz", _C_TZ_LOADER)
+            if self._shared:
+                connection._altpref_prepared = cursor
+        if self._shared:
+            connection._altpref_prepared_busy = True
+        self._cursor = cursor
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        self._cursor.close()
+        if self._shared:
+            self._django._altpref_prepared_busy = False
+        else:
+            self._cursor.close()
 
     def execute(self, sql: str, params=None) -> PreparedCursor:
         django = self._django
