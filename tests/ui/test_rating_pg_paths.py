@@ -18,7 +18,12 @@ from preferences import queue
 from preferences.consensus.models import Consensus, ConsensusPending
 from preferences.consensus.services import consensus_drain, consensus_drain_for_pairs
 from preferences.models import Assignment, AssignmentStatus, Judgement
-from preferences.queue import assignment_next, assignment_submit, assignment_undo
+from preferences.queue import (
+    assignment_next,
+    assignment_skip,
+    assignment_submit,
+    assignment_undo,
+)
 from preferences.selectors import PROGRESS_MEDIAN_ITEMS, rater_progress
 
 from .factories import all_facets, make_pair, make_pairs
@@ -72,6 +77,31 @@ def test_prepared_cursor_raises_djangos_errors_and_keeps_working(project):
         assert cursor.execute("SELECT COUNT(*) FROM preferences_judgement").fetchone()[0] == 1
 
 
+def test_prepared_cursors_share_one_psycopg_cursor_per_connection_unless_nested():
+    with PreparedCursor(connection) as outer:
+        outer.execute("SELECT 1 WHERE 1 = %s", [1])
+        with PreparedCursor(connection) as inner:
+            # Nested: a cursor of its own, so the outer one's result is still there.
+            assert inner._cursor is not outer._cursor
+            assert inner.execute("SELECT 2 WHERE 1 = %s", [1]).fetchone() == (2,)
+        assert inner._cursor.closed and not outer._cursor.closed
+        assert outer.fetchone() == (1,)
+    with PreparedCursor(connection) as again:
+        assert again._cursor is outer._cursor
+        assert again.execute("SELECT 3 WHERE 1 = %s", [1]).fetchone() == (3,)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_connection_gets_a_new_shared_cursor():
+    with PreparedCursor(connection) as before:
+        before.execute("SELECT 1 WHERE 1 = %s", [1]).fetchone()
+    connection.close()
+    with PreparedCursor(connection) as after:
+        assert after._cursor is not before._cursor
+        assert after._cursor.connection is connection.connection
+        assert after.execute("SELECT 4 WHERE 1 = %s", [1]).fetchone() == (4,)
+
+
 def test_prepared_cursor_reads_timestamps_as_django_does_with_the_c_loader(pair):
     """The prepared cursor decodes timestamptz with psycopg's own (C) loader rather than
     Django's Python one: the same aware datetimes in timezone.utc."""
@@ -102,16 +132,57 @@ def test_floor_moves_past_finished_pairs_and_back_below_an_undone_one(project, m
         assignment = assignment_next(project=project, user=rater)
         assignment_submit(assignment_id=assignment.pk, user=rater, answers=_answers(project))
         done.append(assignment)
-    assignment_next(project=project, user=rater)  # the floor advances on this Next
-    [floor] = [state[0] for state in queue._FLOOR.values()]
-    assert floor == pairs[2].id  # the two finished pairs are below it
-    # An undo can reopen a finished pair: this process's floor goes back below it.
+    assignment_next(project=project, user=rater)  # the floors advance on this Next
+    # The project's floor and the rater's: the two finished pairs are below both.
+    assert [state[0] for state in queue._FLOOR.values()] == [pairs[2].id, pairs[2].id]
+    # An undo can reopen a finished pair: this process's floors go back below it.
     assignment_undo(assignment_id=done[0].pk, user=rater)
-    assert next(iter(queue._FLOOR.values()))[0] == pairs[0].id
-    # A changed overlap means other pairs are open again: a new floor from the first pair.
+    assert [state[0] for state in queue._FLOOR.values()] == [pairs[0].id, pairs[0].id]
+    # A changed overlap means other pairs are open again: new floors from the first pair.
     project.overlap = 2
     project.save()
-    assert queue._queue_floor(connection.cursor(), project) == pairs[0].id
+    assert queue._queue_floor(connection.cursor(), project, rater) == pairs[0].id
+
+
+def test_a_rater_ahead_of_the_others_searches_from_their_own_floor(project, member, monkeypatch):
+    """Alone in a project of overlap 2, a rater leaves every pair they did open for a second
+    rater: the project's floor cannot move, the rater's own floor moves past them (and their
+    Next no longer walks them all), and the second rater still gets those pairs first."""
+    monkeypatch.setattr(queue, "_FLOOR_ADVANCE_EVERY", 1)
+    monkeypatch.setattr(queue, "_FLOOR", {})
+    project.overlap = 2
+    project.save()
+    pairs = make_pairs(project=project, n=6)
+    r1, r2 = member("r1"), member("r2")
+    for _ in range(3):
+        assignment = assignment_next(project=project, user=r1)
+        assignment_submit(assignment_id=assignment.pk, user=r1, answers=_answers(project))
+    skipped = assignment_next(project=project, user=r1)
+    assert skipped.pair_id == pairs[3].id
+    assignment_skip(assignment_id=skipped.pk, user=r1)
+    searched_from = []
+    real_step = queue._floor_step
+    monkeypatch.setattr(
+        queue,
+        "_floor_step",
+        lambda *a, **k: searched_from.append(real_step(*a, **k)) or searched_from[-1],
+    )
+    fifth = assignment_next(project=project, user=r1)
+    assert fifth.pair_id == pairs[4].id
+    key = (project.pk, project.created_at, project.overlap)
+    assert queue._FLOOR[key][0] == pairs[0].id  # nothing is full
+    assert queue._FLOOR[(*key, r1.pk)][0] == pairs[4].id  # done, done, done, skipped: below
+    assert searched_from[-1] == pairs[4].id  # the search started there
+    # The second rater finishes the pairs the first one started, oldest first.
+    served, starts = [], []
+    for _ in range(3):
+        assignment = assignment_next(project=project, user=r2)
+        served.append(assignment.pair_id)
+        starts.append(searched_from[-1])
+        assignment_submit(assignment_id=assignment.pk, user=r2, answers=_answers(project))
+    assert served == [p.id for p in pairs[:3]]
+    # From the project's floor, which moves up as the pairs fill.
+    assert starts == [p.id for p in pairs[:3]]
 
 
 def test_pair_reopened_below_another_processes_floor_is_still_served(project, member, monkeypatch):
