@@ -351,25 +351,20 @@ _RATER_FLOOR_SQL = _FLOOR_SQL_TEMPLATE.format(
 def _queue_floor(cursor, project: Project, user) -> int | None:
     """Where Next's search starts for `user`: the rater's floor, never below the project's;
     None when the project has no pairs."""
+    if len(_FLOOR) >= _FLOOR_MAX_KEYS:
+        _FLOOR.clear()  # floors are only hints: they are found again
     key = (project.pk, project.created_at, project.overlap)
     state = _FLOOR.get(key)
     if state is None:
         first = CandidatePair.objects.filter(post__project=project).aggregate(m=Min("id"))["m"]
         if first is None:
             return None
-        if len(_FLOOR) >= _FLOOR_MAX_KEYS:
-            _FLOOR.clear()
         state = _FLOOR[key] = [first, 0, first]
     params = {"project": project.pk, "overlap": project.overlap}
     floor = _floor_step(
         cursor, state, _FLOOR_SQL, params, lowest=state[2], recount_every=_FLOOR_RECOUNT_EVERY
     )
-    mine = _FLOOR.get((*key, user.pk))
-    if mine is None:
-        if len(_FLOOR) >= _FLOOR_MAX_KEYS:
-            _FLOOR.clear()
-            _FLOOR[key] = state
-        mine = _FLOOR[(*key, user.pk)] = [floor, 0]
+    mine = _FLOOR.setdefault((*key, user.pk), [floor, 0])
     params["user"] = user.pk
     return _floor_step(
         cursor,
