@@ -49,7 +49,7 @@ REFERENCE_LOOP_STEPS = 10**7
 def reference_loop_seconds() -> float:
     """Wall time of a fixed pure-Python loop (REFERENCE_LOOP_STEPS steps) on one core: how fast
     this machine runs Python at the moment. On the shared development machines it has moved
-    between 0.6 and 2.5 s from one hour to the next, with no steal time showing in /proc/stat,
+    between 0.4 and 2.5 s from one hour to the next, with no steal time showing in /proc/stat,
     and CPU per request moved with it; benchmark reports print it so that their numbers can be
     compared across runs."""
     start = time.perf_counter()
