@@ -19,18 +19,16 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from modeltrain.mcmdpo.families import FamilyAdapter, adapter_for_processor
 from modeltrain.mcmdpo.formats import PreferenceRecord, format_question
 from modeltrain.mcmdpo.negatives import (
     ImageNegative,
     corrupt_image,
+    corrupt_picture,
     other_index,
     record_generator,
     swapped_context_index,
 )
-
-FALLBACK_TEMPLATE = "USER: {image}\n{question} ASSISTANT:"
-# Processor outputs other than ids/masks that travel with pixel_values, one entry per image.
-IMAGE_KEYS = ("pixel_values", "image_sizes")
 
 
 @dataclass
@@ -65,6 +63,7 @@ class RecordExample:
     response_ids: list[list[int]]
     image_inputs: list[dict[str, torch.Tensor]]
     ref_logps: torch.Tensor | None = None
+    attention: str = "causal"  # the family's attention semantics (see families/base.py)
     meta: dict = field(default_factory=dict)
 
     def sequence(self, context: int, image: int, response: int) -> tuple[list[int], int]:
@@ -73,22 +72,9 @@ class RecordExample:
         return prompt + self.response_ids[response], len(prompt)
 
 
-def render_prompt(processor, question: str) -> str:
-    """The prompt text for one image + question: the model's chat template, else LLaVA-1.5's form."""
-    template = getattr(processor, "chat_template", None)
-    if template:
-        messages = [
-            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}
-        ]
-        return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    image_token = getattr(processor, "image_token", None) or "<image>"
-    return FALLBACK_TEMPLATE.format(image=image_token, question=question)
-
-
-def image_token_id(processor) -> int:
-    tokenizer = processor.tokenizer
-    token = getattr(processor, "image_token", None) or "<image>"
-    return tokenizer.convert_tokens_to_ids(token)
+def render_prompt(processor, question: str, adapter: FamilyAdapter | None = None) -> str:
+    """The prompt text for one image + question, as the model's family writes it."""
+    return (adapter or adapter_for_processor(processor)).render_prompt(processor, question)
 
 
 def load_image(path: str | Path) -> Image.Image:
@@ -111,6 +97,7 @@ class PreferenceDataset(torch.utils.data.Dataset):
         negatives: NegativeSpec | None = None,
         max_response_tokens: int = 128,
         max_context_chars: int = 1200,
+        adapter: FamilyAdapter | None = None,
     ):
         if len(records) < 2:
             raise ValueError(
@@ -123,7 +110,8 @@ class PreferenceDataset(torch.utils.data.Dataset):
         self.max_context_chars = max_context_chars
         self.epoch = 0
         self.ref_logps: torch.Tensor | None = None  # (len, 2, 2, 2) once precomputed
-        self._image_token_id = image_token_id(processor)
+        self.adapter = adapter or adapter_for_processor(processor)
+        self._image_token_id = self.adapter.image_token_id(processor)
         self._contexts = [r.context for r in records]
 
     def __len__(self) -> int:
@@ -141,23 +129,26 @@ class PreferenceDataset(torch.utils.data.Dataset):
             self._question(other_context.context, record.header),
         ]
         image = load_image(record.image_path)
-        prompt_texts = [render_prompt(self.processor, q) for q in questions]
+        prompt_texts = [self.adapter.render_prompt(self.processor, q) for q in questions]
         own = self._process([image, image], prompt_texts)
         prefix, own_span, tails = self._split(own["input_ids"])
+        own_inputs = self.adapter.split_images(own)[0]
 
-        own_inputs = {k: v[:1] for k, v in own.items() if k in IMAGE_KEYS}
         kind = ImageNegative(spec.image)
+        generator = record_generator(spec.seed, index, epoch, purpose="image")
+        picture = None  # a losing picture the processor must see (the pixels cannot be edited)
         if kind is ImageNegative.SWAP:
             swap_index = other_index(index, count, spec.seed, epoch, purpose="image")
-            swap = self._process(
-                [load_image(self.records[swap_index].image_path)], prompt_texts[:1]
-            )
-            corrupted_inputs = {k: v[:1] for k, v in swap.items() if k in IMAGE_KEYS}
-            swap_prefix, corrupted_span, _ = self._split(swap["input_ids"])
-            if swap_prefix != prefix:
+            picture = load_image(self.records[swap_index].image_path)
+        elif kind in (ImageNegative.CROP, ImageNegative.ROTATE) and not self.adapter.spatial_pixels:
+            picture = corrupt_picture(image, kind, generator)
+        if picture is not None:
+            other = self._process([picture], prompt_texts[:1])
+            corrupted_inputs = self.adapter.split_images(other)[0]
+            other_prefix, corrupted_span, _ = self._split(other["input_ids"])
+            if other_prefix != prefix:
                 raise ValueError("the processor renders a different prefix for another image")
         else:
-            generator = record_generator(spec.seed, index, epoch, purpose="image")
             corrupted_inputs = dict(own_inputs)
             corrupted_inputs["pixel_values"] = corrupt_image(
                 own_inputs["pixel_values"], kind, generator, noise_step=spec.noise_step
@@ -173,33 +164,24 @@ class PreferenceDataset(torch.utils.data.Dataset):
             response_ids=[self._response(record.chosen), self._response(record.rejected or "")],
             image_inputs=[own_inputs, corrupted_inputs],
             ref_logps=ref,
+            attention=self.adapter.attention,
         )
 
     def _question(self, context: str, header: str) -> str:
         return format_question(context[: self.max_context_chars], header)
 
     def _process(self, images: list[Image.Image], texts: list[str]) -> dict[str, torch.Tensor]:
-        out = self.processor(
-            images=images,
-            text=texts,
-            return_tensors="pt",
-            padding=True,
-            padding_side="left",
-            add_special_tokens=False,  # the rendered prompt already carries any BOS (trl does the same)
-        )
+        out = self.adapter.process(self.processor, images, texts, padding_side="left")
         ids = out["input_ids"]
         mask = out["attention_mask"].bool()
         out["input_ids"] = [row[m].tolist() for row, m in zip(ids, mask, strict=True)]
         return out
 
     def _split(self, rows: list[list[int]]) -> tuple[list[int], list[int], list[list[int]]]:
-        """Split each row at its image-token run into (shared prefix, image span, per-row tails)."""
+        """Split each row at its image span into (shared prefix, image span, per-row tails)."""
         prefixes, spans, tails = [], [], []
         for row in rows:
-            positions = [i for i, t in enumerate(row) if t == self._image_token_id]
-            if not positions or positions[-1] - positions[0] + 1 != len(positions):
-                raise ValueError("expected one contiguous run of image tokens in each prompt")
-            start, end = positions[0], positions[-1] + 1
+            start, end = self.adapter.image_span(row, self._image_token_id)
             prefixes.append(row[:start])
             spans.append(row[start:end])
             tails.append(row[end:])

@@ -9,17 +9,20 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from modeltrain.mcmdpo.data import load_image, render_prompt
+from modeltrain.mcmdpo.data import load_image
+from modeltrain.mcmdpo.families import adapter_for_model
 from modeltrain.mcmdpo.formats import DEFAULT_HEADER, format_question
 
 
 def load_trained(folder: str | Path, dtype: torch.dtype | None = None):
     """(model, processor) from a round's final folder: a full model, or a LoRA adapter on its base."""
-    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from transformers import AutoModelForImageTextToText
+
+    from modeltrain.mcmdpo.processors import load_processor
 
     folder = Path(folder)
     dtype = dtype or (torch.bfloat16 if torch.cuda.is_available() else torch.float32)
-    processor = AutoProcessor.from_pretrained(folder)
+    processor = load_processor(str(folder))
     adapter = folder / "adapter_config.json"
     if adapter.exists():
         from peft import PeftModel
@@ -50,6 +53,7 @@ def generate_alt_texts(
     """
     device = next(model.parameters()).device
     tokenizer = processor.tokenizer
+    adapter = adapter_for_model(model)
     outputs: list[str] = []
     for start in range(0, len(items), batch_size):
         chunk = items[start : start + batch_size]
@@ -57,16 +61,10 @@ def generate_alt_texts(
             image if isinstance(image, Image.Image) else load_image(image) for image, _ in chunk
         ]
         prompts = [
-            render_prompt(processor, format_question(context, header)) for _, context in chunk
+            adapter.render_prompt(processor, format_question(context, header))
+            for _, context in chunk
         ]
-        inputs = processor(
-            images=images,
-            text=prompts,
-            padding=True,
-            padding_side="left",
-            add_special_tokens=False,
-            return_tensors="pt",
-        ).to(device)
+        inputs = adapter.process(processor, images, prompts, padding_side="left").to(device)
         generated = model.generate(
             **inputs,
             num_beams=num_beams,

@@ -16,7 +16,14 @@ import torch
 from modeltrain.mcmdpo.config import MCMDPOConfig
 
 VISION_NAMES = ("vision_tower", "vision_model", "visual", "image_encoder", "vision_encoder")
-PROJECTOR_NAMES = ("multi_modal_projector", "mm_projector", "connector", "projector", "merger")
+PROJECTOR_NAMES = (
+    "multi_modal_projector",
+    "mm_projector",
+    "connector",
+    "projector",
+    "merger",
+    "deepstack_merger_list",  # Qwen3-VL's per-layer mergers: projectors, inside `visual`
+)
 LINEAR_NAMES = (
     "q_proj",
     "k_proj",
@@ -37,10 +44,18 @@ def default_dtype(config: MCMDPOConfig) -> torch.dtype:
 
 
 def load_model_and_processor(base_model: str, dtype: torch.dtype = torch.float32):
-    """Model + processor from a local folder or hub id (offline when HF_HUB_OFFLINE=1)."""
-    from transformers import AutoModelForImageTextToText, AutoProcessor
+    """Model + processor from a local folder or hub id (offline when HF_HUB_OFFLINE=1).
 
-    processor = AutoProcessor.from_pretrained(base_model)
+    A model whose family has no adapter (or one its adapter refuses) raises UnsupportedModel
+    before the weights are loaded, so a round fails at once with the reason.
+    """
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    from modeltrain.mcmdpo.families import adapter_for
+    from modeltrain.mcmdpo.processors import load_processor
+
+    adapter_for(AutoConfig.from_pretrained(base_model))
+    processor = load_processor(base_model)
     model = AutoModelForImageTextToText.from_pretrained(
         base_model, dtype=dtype, attn_implementation="sdpa"
     )

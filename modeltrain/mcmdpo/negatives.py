@@ -128,3 +128,22 @@ def swapped_context_index(
         if contexts[other] != contexts[index]:
             return other
     return other  # every draw collided: all contexts are equal, nothing better exists
+
+
+def corrupt_picture(image, kind: ImageNegative | str, generator: torch.Generator):
+    """Crop or rotate a PIL picture as `corrupt_image` does a pixel tensor, same size.
+
+    For families whose pixel tensors are patch-flattened or tiled (Qwen-VL, Idefics3, LLaVA-Next),
+    a spatial corruption of the tensor would mix unrelated patches; the picture is corrupted
+    instead, then processed like the original, so the corrupted image keeps its token layout.
+    """
+    from PIL import Image
+
+    kind = ImageNegative(kind)
+    if kind not in (ImageNegative.CROP, ImageNegative.ROTATE):
+        raise ValueError(f"only crop and rotation apply to a picture, not {kind.value}")
+    array = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
+    pixels = array.view(image.height, image.width, 3).permute(2, 0, 1)[None].float() / 255
+    changed = corrupt_image(pixels, kind, generator)
+    out = (changed[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).contiguous()
+    return Image.frombytes("RGB", image.size, out.numpy().tobytes())

@@ -20,6 +20,7 @@ import torch
 from modeltrain.mcmdpo import checkpoints
 from modeltrain.mcmdpo.config import MCMDPOConfig, Method
 from modeltrain.mcmdpo.data import NegativeSpec, PreferenceDataset, render_prompt
+from modeltrain.mcmdpo.families import adapter_for_model
 from modeltrain.mcmdpo.formats import PreferenceRecord, read_records
 from modeltrain.mcmdpo.modeling import (
     default_dtype,
@@ -260,7 +261,7 @@ def _dpo_trainer(config, records, model, processor, output_dir, callbacks):
         model=model,
         args=args,
         train_dataset=_image_dataset(trl_preference_rows(records, processor)),
-        processing_class=processor,
+        processing_class=adapter_for_model(model).trl_processor(processor),
         callbacks=callbacks,
     )
 
@@ -284,7 +285,7 @@ def _sft_trainer(config, records, model, processor, output_dir, callbacks):
         model=model,
         args=args,
         train_dataset=_image_dataset(rows),
-        processing_class=processor,
+        processing_class=adapter_for_model(model).trl_processor(processor),
         callbacks=callbacks,
     )
 
