@@ -203,7 +203,11 @@ def packed_layout(examples: list[RecordExample], pad_token_id: int) -> Layout:
     paths = [ex.sequence(c, i, r)[0] for ex in examples for (c, i, r) in CONDITIONS]
     path_ids, path_mask = _right_padded(paths, pad_token_id)
     # Image inputs in the order of the image spans in the rows (the order the model fills them).
-    images = [ex.image_inputs[i] for ex, pack in zip(examples, packs) for i in pack.span_images]
+    images = [
+        ex.image_inputs[i]
+        for ex, pack in zip(examples, packs, strict=True)
+        for i in pack.span_images
+    ]
     first_span = [sum(len(p.span_images) for p in packs[:b]) for b in range(n)]
     path_image = torch.tensor(
         [
