@@ -21,6 +21,7 @@ ENV = {
     "OMP_NUM_THREADS": "1",
     "TOKENIZERS_PARALLELISM": "false",
     "TRANSFORMERS_VERBOSITY": "error",
+    "CUDA_VISIBLE_DEVICES": "",  # CPU and gloo everywhere: two processes cannot share one GPU
 }
 # Small, fast and learning: 2 records per process and step, LoRA, checkpoint every 2 steps.
 TINY_CONFIG = {
@@ -91,17 +92,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def launcher(name: str) -> list[str]:
+    """Two processes on this machine (gloo on the CPU) through torchrun or accelerate launch."""
+    if name == "torchrun":
+        return [
+            sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+            "--master_port", str(free_port()),
+        ]  # fmt: skip
+    return [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+        "--num_machines", "1", "--main_process_port", str(free_port()), "--mixed_precision", "no",
+        "--dynamo_backend", "no",
+    ]  # fmt: skip
+
+
 @pytest.mark.slow
-def test_train_under_torchrun_logs_the_global_batch_once(
-    tiny_base, synthetic_snapshot, tmp_path, config_file
+@pytest.mark.parametrize("name", ["torchrun", "accelerate"])
+def test_train_with_two_processes_logs_the_global_batch_once(
+    name, tiny_base, synthetic_snapshot, tmp_path, config_file
 ):
     out = tmp_path / "run"
-    torchrun = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-        "--master_port", str(free_port()),
-    ]  # fmt: skip
     args = train_args(synthetic_snapshot, tiny_base, out, config_file, "--max-steps", "2")
-    done = run_cli(args, launcher=torchrun)
+    done = run_cli(args, launcher=launcher(name))
     assert done.returncode == 0, done.stderr[-4000:]
 
     log = events(out)
