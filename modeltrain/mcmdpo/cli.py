@@ -8,8 +8,8 @@ process (global rank 0) writes ``<output>/progress.jsonl`` (see `progress`) and
 
 Stopping: SIGTERM or SIGINT, or a file ``<output>/STOP`` (seen by any process, e.g. on another node
 of a shared filesystem), stops the run at the next step boundary with a sealed checkpoint, and the
-command exits 0 with the ``end`` status "stopped". A STOP file is a one-shot request: the run that
-honoured it removes it, so running the same command again resumes.
+command exits 0 with the ``end`` status "stopped". A STOP file is a one-shot request: the run
+removes it when it ends, so running the same command again resumes.
 
 Exit status: 0 done or stopped, 1 the run failed, 2 an input the user can fix (one line on stderr).
 """
@@ -81,6 +81,7 @@ def train_command(args: argparse.Namespace) -> int:
     config = load_config(args)
     _check_snapshot(Path(args.snapshot), config)
     _check_base(config.base_model)
+    _check_one_gpu_per_process()
 
     from modeltrain.mcmdpo import checkpoints
     from modeltrain.mcmdpo.formats import FormatError
@@ -131,9 +132,10 @@ def train_command(args: argparse.Namespace) -> int:
         reference_cache=result.reference_cache,
         reference_cache_hit=result.reference_cache_hit,
     )
-    if result.stopped and main_process:
-        # Every process is past the last collective here (run_training waits for all before it
-        # returns), so no process can still be looking for the file.
+    if main_process:
+        # A STOP request ends with the run it was meant for, honoured or arrived too late, so the
+        # same command resumes next time. Every process is past its last look at the file here
+        # (run_training waits for all of them before it returns).
         stop.file.unlink(missing_ok=True)
     return 0
 
@@ -219,6 +221,21 @@ def _check_base(base: str) -> None:
         adapter_for(model_config)
     except UnsupportedModel as exc:
         raise UsageError(f"unsupported base model {base!r}: {exc}") from exc
+
+
+def _check_one_gpu_per_process() -> None:
+    """Refuse one process over several GPUs: transformers' Trainer would wrap the model in
+    nn.DataParallel, which splits the packed 8-condition batch wrongly across devices."""
+    if "WORLD_SIZE" in os.environ:  # torchrun / accelerate launch: one device per process
+        return
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count > 1:
+        raise UsageError(
+            f"{count} GPUs are visible to one process: launch with `torchrun --nproc_per_node "
+            f"{count} -m modeltrain.mcmdpo train ...` or choose one GPU with CUDA_VISIBLE_DEVICES"
+        )
 
 
 def first_line(exc: BaseException) -> str:

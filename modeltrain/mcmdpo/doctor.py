@@ -16,6 +16,7 @@ import contextlib
 import gc
 import json
 import math
+import os
 import sys
 import tempfile
 import time
@@ -53,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def doctor_command(args: argparse.Namespace) -> int:
+    _one_device()
     # Library output (trainer logs, warnings printed to stdout) goes to stderr, so stdout carries
     # only the report and --json stays parseable.
     with contextlib.redirect_stdout(sys.stderr):
@@ -72,6 +74,15 @@ def doctor_command(args: argparse.Namespace) -> int:
         print(format_table(checks))
         print(f"\n{args.base}: {'ready to train' if ok else 'NOT ready'}")
     return 0 if ok else 1
+
+
+def _one_device() -> None:
+    """Check on one GPU: with several visible, transformers' Trainer would use nn.DataParallel,
+    which the packed batches do not support. Must run before CUDA is initialised."""
+    if "WORLD_SIZE" in os.environ:
+        return
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    os.environ["CUDA_VISIBLE_DEVICES"] = "0" if visible is None else visible.split(",")[0]
 
 
 def format_table(checks: list[Check]) -> str:
