@@ -27,6 +27,8 @@ import typing
 from dataclasses import asdict, fields
 from pathlib import Path
 
+from modeltrain.mcmdpo import doctor  # light: torch and transformers load inside the commands
+
 STOP_FILE = "STOP"
 RESULT_FILE = "result.json"
 
@@ -57,8 +59,6 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--max-steps", type=int, default=None, help="stop after N optimizer steps")
     train.set_defaults(handler=train_command)
 
-    from modeltrain.mcmdpo import doctor  # light: imports nothing heavy at module level
-
     doctor_parser = commands.add_parser("doctor", help="check that a base model can be trained")
     doctor.add_arguments(doctor_parser)
     doctor_parser.set_defaults(handler=doctor.doctor_command)
@@ -78,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def train_command(args: argparse.Namespace) -> int:
+    output = Path(args.output)
+    stop = StopRequest(output)
+    # First thing, before the slow imports and checks: a cancel that arrives while the process
+    # starts up is still honoured (at the first step boundary) instead of killing it.
+    stop.install()
     config = load_config(args)
     _check_snapshot(Path(args.snapshot), config)
     _check_base(config.base_model)
@@ -88,11 +93,8 @@ def train_command(args: argparse.Namespace) -> int:
     from modeltrain.mcmdpo.progress import ProgressWriter
     from modeltrain.mcmdpo.run import run_training
 
-    output = Path(args.output)
     main_process = int(os.environ.get("RANK", "0")) == 0
     writer = ProgressWriter(output, enabled=main_process)
-    stop = StopRequest(output)
-    stop.install()  # before `start`, so a caller that signals once it sees `start` is honoured
     resumed_from = None
     if config.resume and main_process:
         resumed_from = checkpoints.newest_complete_checkpoint(output)
