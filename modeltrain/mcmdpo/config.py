@@ -72,6 +72,11 @@ class MCMDPOConfig:
     # Data
     max_response_tokens: int = 128
     max_context_chars: int = 1200
+    # How records are shown (data.PromptStyle): "model" (the family's chat template) or
+    # "vicuna_v1" (the reference's template for the paper's LLaVA), and the reference's
+    # pad-to-square image preprocessing.
+    prompt_template: str = "model"
+    pad_to_square: bool = False
     # Checkpoints and logs
     save_steps: int = 50
     save_total_limit: int | None = 2

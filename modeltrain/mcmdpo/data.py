@@ -72,9 +72,55 @@ class RecordExample:
         return prompt + self.response_ids[response], len(prompt)
 
 
-def render_prompt(processor, question: str, adapter: FamilyAdapter | None = None) -> str:
-    """The prompt text for one image + question, as the model's family writes it."""
-    return (adapter or adapter_for_processor(processor)).render_prompt(processor, question)
+# The reference implementation's conversation template for LLaVA-1.5/1.6-Vicuna ("vicuna_v1").
+VICUNA_V1 = (
+    "A chat between a curious human and an artificial intelligence assistant. The assistant "
+    "gives helpful, detailed, and polite answers to the human's questions. "
+    "USER: {image}\n{question} ASSISTANT:"
+)
+
+
+@dataclass(frozen=True)
+class PromptStyle:
+    """How a record is shown to the model: prompt template and picture preprocessing.
+
+    template "model": the family's own chat template (the default); "vicuna_v1": the MCM-DPO
+    reference's template for the paper's LLaVA. pad_to_square: pad the picture to a square with
+    the image processor's mean colour before processing, as the reference's LLaVA does
+    ("expand2square"), instead of letting the processor crop or resize it.
+    """
+
+    template: str = "model"
+    pad_to_square: bool = False
+
+    def __post_init__(self):
+        if self.template not in ("model", "vicuna_v1"):
+            raise ValueError(
+                f"prompt template must be 'model' or 'vicuna_v1', not {self.template!r}"
+            )
+
+    def prompt(self, processor, question: str, adapter: FamilyAdapter | None = None) -> str:
+        if self.template == "vicuna_v1":
+            image_token = getattr(processor, "image_token", None) or "<image>"
+            return VICUNA_V1.format(image=image_token, question=question)
+        return (adapter or adapter_for_processor(processor)).render_prompt(processor, question)
+
+    def picture(self, image: Image.Image, processor) -> Image.Image:
+        if not self.pad_to_square or image.width == image.height:
+            return image
+        mean = getattr(processor.image_processor, "image_mean", None) or (0.5, 0.5, 0.5)
+        colour = tuple(int(round(255 * channel)) for channel in mean)
+        side = max(image.size)
+        square = Image.new("RGB", (side, side), colour)
+        square.paste(image, ((side - image.width) // 2, (side - image.height) // 2))
+        return square
+
+
+def render_prompt(
+    processor, question: str, adapter: FamilyAdapter | None = None, style: PromptStyle | None = None
+) -> str:
+    """The prompt text for one image + question, as the model's family (or `style`) writes it."""
+    return (style or PromptStyle()).prompt(processor, question, adapter)
 
 
 def load_image(path: str | Path) -> Image.Image:
@@ -98,6 +144,7 @@ class PreferenceDataset(torch.utils.data.Dataset):
         max_response_tokens: int = 128,
         max_context_chars: int = 1200,
         adapter: FamilyAdapter | None = None,
+        style: PromptStyle | None = None,
     ):
         if len(records) < 2:
             raise ValueError(
@@ -111,6 +158,7 @@ class PreferenceDataset(torch.utils.data.Dataset):
         self.epoch = 0
         self.ref_logps: torch.Tensor | None = None  # (len, 2, 2, 2) once precomputed
         self.adapter = adapter or adapter_for_processor(processor)
+        self.style = style or PromptStyle()
         self._image_token_id = self.adapter.image_token_id(processor)
         self._contexts = [r.context for r in records]
 
@@ -128,8 +176,8 @@ class PreferenceDataset(torch.utils.data.Dataset):
             self._question(record.context, record.header),
             self._question(other_context.context, record.header),
         ]
-        image = load_image(record.image_path)
-        prompt_texts = [self.adapter.render_prompt(self.processor, q) for q in questions]
+        image = self._picture(record.image_path)
+        prompt_texts = [self.style.prompt(self.processor, q, self.adapter) for q in questions]
         own = self._process([image, image], prompt_texts)
         prefix, own_span, tails = self._split(own["input_ids"])
         own_inputs = self.adapter.split_images(own)[0]
@@ -139,7 +187,7 @@ class PreferenceDataset(torch.utils.data.Dataset):
         picture = None  # a losing picture the processor must see (the pixels cannot be edited)
         if kind is ImageNegative.SWAP:
             swap_index = other_index(index, count, spec.seed, epoch, purpose="image")
-            picture = load_image(self.records[swap_index].image_path)
+            picture = self._picture(self.records[swap_index].image_path)
         elif kind in (ImageNegative.CROP, ImageNegative.ROTATE) and not self.adapter.spatial_pixels:
             picture = corrupt_picture(image, kind, generator)
         if picture is not None:
@@ -166,6 +214,9 @@ class PreferenceDataset(torch.utils.data.Dataset):
             ref_logps=ref,
             attention=self.adapter.attention,
         )
+
+    def _picture(self, path: str) -> Image.Image:
+        return self.style.picture(load_image(path), self.processor)
 
     def _question(self, context: str, header: str) -> str:
         return format_question(context[: self.max_context_chars], header)

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from modeltrain.mcmdpo.data import load_image
+from modeltrain.mcmdpo.data import PromptStyle, load_image
 from modeltrain.mcmdpo.families import adapter_for_model
 from modeltrain.mcmdpo.formats import DEFAULT_HEADER, format_question
 
@@ -35,6 +35,18 @@ def load_trained(folder: str | Path, dtype: torch.dtype | None = None):
     return model.eval(), processor
 
 
+def trained_style(folder: str | Path) -> PromptStyle:
+    """The prompt style a round's model was trained with (its altpref_training.json), else the default."""
+    record = Path(folder) / "altpref_training.json"
+    if not record.exists():
+        return PromptStyle()
+    config = json.loads(record.read_text()).get("config", {})
+    return PromptStyle(
+        template=config.get("prompt_template", "model"),
+        pad_to_square=bool(config.get("pad_to_square", False)),
+    )
+
+
 @torch.no_grad()
 def generate_alt_texts(
     model,
@@ -45,6 +57,7 @@ def generate_alt_texts(
     max_new_tokens: int = 64,
     batch_size: int = 8,
     header: str = DEFAULT_HEADER,
+    style: PromptStyle | None = None,
 ) -> list[str]:
     """Alt-text for each (image or image path, context), in order.
 
@@ -54,14 +67,16 @@ def generate_alt_texts(
     device = next(model.parameters()).device
     tokenizer = processor.tokenizer
     adapter = adapter_for_model(model)
+    style = style or PromptStyle()
     outputs: list[str] = []
     for start in range(0, len(items), batch_size):
         chunk = items[start : start + batch_size]
         images = [
-            image if isinstance(image, Image.Image) else load_image(image) for image, _ in chunk
+            style.picture(image if isinstance(image, Image.Image) else load_image(image), processor)
+            for image, _ in chunk
         ]
         prompts = [
-            adapter.render_prompt(processor, format_question(context, header))
+            style.prompt(processor, format_question(context, header), adapter)
             for _, context in chunk
         ]
         inputs = adapter.process(processor, images, prompts, padding_side="left").to(device)

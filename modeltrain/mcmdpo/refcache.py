@@ -57,6 +57,7 @@ def cache_key(dataset: PreferenceDataset, base_model: str, dtype: torch.dtype) -
         "records": dataset_fingerprint(dataset),
         "model": model_fingerprint(base_model),
         "negatives": dataset.negatives.key(),
+        "style": [dataset.style.template, dataset.style.pad_to_square],
         "limits": [dataset.max_response_tokens, dataset.max_context_chars],
         "dtype": str(dtype),
         "version": 1,

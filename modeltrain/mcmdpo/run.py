@@ -19,7 +19,13 @@ import torch
 
 from modeltrain.mcmdpo import checkpoints
 from modeltrain.mcmdpo.config import MCMDPOConfig, Method
-from modeltrain.mcmdpo.data import NegativeSpec, PreferenceDataset, render_prompt
+from modeltrain.mcmdpo.data import (
+    NegativeSpec,
+    PreferenceDataset,
+    PromptStyle,
+    load_image,
+    render_prompt,
+)
 from modeltrain.mcmdpo.families import adapter_for_model
 from modeltrain.mcmdpo.formats import PreferenceRecord, read_records
 from modeltrain.mcmdpo.modeling import (
@@ -170,6 +176,7 @@ def _mcmdpo_trainer(
         ),
         max_response_tokens=config.max_response_tokens,
         max_context_chars=config.max_context_chars,
+        style=prompt_style(config),
     )
     attention = config.attention
     if attention == "auto":
@@ -223,12 +230,26 @@ def _cache_dir(config: MCMDPOConfig, output_dir: Path) -> Path:
     )
 
 
-def trl_preference_rows(records: list[PreferenceRecord], processor) -> list[dict]:
+def prompt_style(config: MCMDPOConfig) -> PromptStyle:
+    return PromptStyle(template=config.prompt_template, pad_to_square=config.pad_to_square)
+
+
+def _trl_image(path: str, processor, style: PromptStyle):
+    """A path for trl to load, or the padded picture itself when the style changes it."""
+    if not style.pad_to_square:
+        return path
+    return style.picture(load_image(path), processor)
+
+
+def trl_preference_rows(
+    records: list[PreferenceRecord], processor, style: PromptStyle | None = None
+) -> list[dict]:
     """Rows in trl's standard vision preference format, with the prompt rendered like MCM-DPO's."""
+    style = style or PromptStyle()
     return [
         {
-            "images": [record.image_path],
-            "prompt": render_prompt(processor, record.question),
+            "images": [_trl_image(record.image_path, processor, style)],
+            "prompt": render_prompt(processor, record.question, style=style),
             "chosen": record.chosen,
             "rejected": record.rejected,
         }
@@ -260,7 +281,7 @@ def _dpo_trainer(config, records, model, processor, output_dir, callbacks):
     return trainer_cls(
         model=model,
         args=args,
-        train_dataset=_image_dataset(trl_preference_rows(records, processor)),
+        train_dataset=_image_dataset(trl_preference_rows(records, processor, prompt_style(config))),
         processing_class=adapter_for_model(model).trl_processor(processor),
         callbacks=callbacks,
     )
@@ -270,10 +291,11 @@ def _sft_trainer(config, records, model, processor, output_dir, callbacks):
     from trl import SFTConfig, SFTTrainer
 
     trainer_cls = type("AtomicSFTTrainer", (AtomicCheckpointMixin, SFTTrainer), {})
+    style = prompt_style(config)
     rows = [
         {
-            "images": [r.image_path],
-            "prompt": render_prompt(processor, r.question),
+            "images": [_trl_image(r.image_path, processor, style)],
+            "prompt": render_prompt(processor, r.question, style=style),
             "completion": r.chosen,
         }
         for r in records
