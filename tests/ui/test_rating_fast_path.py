@@ -28,7 +28,9 @@ pytestmark = pytest.mark.django_db
 # state, the reservation with its page (one statement); session, user, read, guarded write.
 # Every few Nexts a process also moves its queue floor (one more statement; kept out of the
 # measured Next below). SQLite takes the ORM path. Raise these only on purpose.
-NEXT_MAX_QUERIES = 4 if connection.vendor == "postgresql" else 14
+# SQLite runs the ORM fallback of the rating path (a savepoint pair and the queue floor's checks
+# included): 17 queries; issue 20 is to make both databases run one statement of the rules.
+NEXT_MAX_QUERIES = 4 if connection.vendor == "postgresql" else 17
 SUBMIT_MAX_QUERIES = 4 if connection.vendor == "postgresql" else 14
 
 
