@@ -23,7 +23,6 @@ from modeltrain.mcmdpo.families import FamilyAdapter, adapter_for_processor
 from modeltrain.mcmdpo.formats import PreferenceRecord, format_question
 from modeltrain.mcmdpo.negatives import (
     ImageNegative,
-    corrupt_image,
     corrupt_picture,
     other_index,
     record_generator,
@@ -198,7 +197,7 @@ class PreferenceDataset(torch.utils.data.Dataset):
                 raise ValueError("the processor renders a different prefix for another image")
         else:
             corrupted_inputs = dict(own_inputs)
-            corrupted_inputs["pixel_values"] = corrupt_image(
+            corrupted_inputs["pixel_values"] = self.adapter.corrupt_pixels(
                 own_inputs["pixel_values"], kind, generator, noise_step=spec.noise_step
             )
             corrupted_span = own_span

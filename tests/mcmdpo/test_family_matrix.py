@@ -20,9 +20,9 @@ from modeltrain.mcmdpo.run import run_training
 from modeltrain.mcmdpo.tiny_families import FAMILIES, save_tiny
 
 SUPPORTED = [name for name in FAMILIES if name != "mllama"]
-# Negatives that exercise each way a losing image is made: pixel noise (every family), a
-# cropped picture re-processed (patch/tile families) or cropped pixels, another record's image.
-NEGATIVES = ("noise", "crop", "swap")
+# Every kind of losing image: pixel noise and blank (Idefics3 would drop an all-zero tile), a
+# cropped or rotated picture re-processed (patch/tile families) or pixels, another record's image.
+NEGATIVES = ("noise", "blank", "crop", "rotate", "swap")
 
 
 @pytest.fixture(scope="module")

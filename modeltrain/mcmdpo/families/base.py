@@ -90,6 +90,12 @@ class FamilyAdapter:
         keys = [k for k in self.image_keys if k in outputs]
         return [{k: outputs[k][i : i + 1] for k in keys} for i in range(count)]
 
+    def corrupt_pixels(self, pixels: torch.Tensor, kind, generator, *, noise_step: int):
+        """The losing image's pixel tensor made from the own image's (noise, blank, crop, rotate)."""
+        from modeltrain.mcmdpo.negatives import corrupt_image
+
+        return corrupt_image(pixels, kind, generator, noise_step=noise_step)
+
     # --- token layout ----------------------------------------------------------------------------
 
     def image_span(self, row: list[int], image_token_id: int) -> tuple[int, int]:

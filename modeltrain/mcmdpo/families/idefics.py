@@ -8,6 +8,8 @@ processor takes one list of images per prompt.
 
 from __future__ import annotations
 
+import torch
+
 from modeltrain.mcmdpo.families.base import FamilyAdapter
 
 
@@ -18,6 +20,15 @@ class Idefics3(FamilyAdapter):
     image_keys = ("pixel_values", "pixel_attention_mask")
     nested_images = True
     spatial_pixels = False  # tiles: crop and rotate the picture instead
+
+    def corrupt_pixels(self, pixels, kind, generator, *, noise_step):
+        from modeltrain.mcmdpo.negatives import ImageNegative
+
+        if ImageNegative(kind) is ImageNegative.BLANK:
+            # Idefics3 takes an all-zero tile for padding and drops it, which would leave the
+            # blank image's tokens without features; 1e-6 is blank to any measurable precision.
+            return torch.full_like(pixels, 1e-6)
+        return super().corrupt_pixels(pixels, kind, generator, noise_step=noise_step)
 
     def _apply_chat_template(self, processor, messages) -> str:
         from transformers.processing_utils import ProcessorMixin
