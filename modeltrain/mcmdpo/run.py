@@ -241,6 +241,16 @@ def _trl_image(path: str, processor, style: PromptStyle):
     return style.picture(load_image(path), processor)
 
 
+def _completion(text: str, processor) -> str:
+    """A completion that ends with EOS, as MCM-DPO's responses and the reference's labels do.
+
+    trl 1.16's vision collators tokenise completions as they are, so without it DPO and SFT would
+    neither score nor learn the end of the alt-text (a model that never stops writing).
+    """
+    eos = processor.tokenizer.eos_token
+    return text if text.endswith(eos) else text + eos
+
+
 def trl_preference_rows(
     records: list[PreferenceRecord], processor, style: PromptStyle | None = None
 ) -> list[dict]:
@@ -250,8 +260,8 @@ def trl_preference_rows(
         {
             "images": [_trl_image(record.image_path, processor, style)],
             "prompt": render_prompt(processor, record.question, style=style),
-            "chosen": record.chosen,
-            "rejected": record.rejected,
+            "chosen": _completion(record.chosen, processor),
+            "rejected": _completion(record.rejected, processor),
         }
         for record in records
     ]
@@ -296,7 +306,7 @@ def _sft_trainer(config, records, model, processor, output_dir, callbacks):
         {
             "images": [_trl_image(r.image_path, processor, style)],
             "prompt": render_prompt(processor, r.question, style=style),
-            "completion": r.chosen,
+            "completion": _completion(r.chosen, processor),
         }
         for r in records
     ]

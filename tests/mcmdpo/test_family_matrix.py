@@ -16,6 +16,7 @@ from modeltrain.mcmdpo.formats import read_records
 from modeltrain.mcmdpo.generate import generate_alt_texts
 from modeltrain.mcmdpo.modeling import load_model_and_processor
 from modeltrain.mcmdpo.packing import condition_logps, packed_layout, unpacked_layout
+from modeltrain.mcmdpo.refcache import dataset_condition_logps
 from modeltrain.mcmdpo.run import run_training
 from modeltrain.mcmdpo.tiny_families import FAMILIES, save_tiny
 
@@ -82,10 +83,11 @@ def _config(base, method, **overrides):
 @pytest.mark.parametrize("family", SUPPORTED)
 def test_every_method_trains(family, bases, snapshot, tmp_path):
     base = bases(family)
-    results = {}
+    results, trl_first_logs = {}, {}
     runs = {
         "sft": _config(base, "sft"),
-        "dpo": _config(base, "dpo"),
+        # the whole snapshot in one batch: its logged log-probs are a mean over every record
+        "dpo": _config(base, "dpo", per_device_batch_size=6),
         "mcmdpo-packed": _config(base, "mcmdpo", packed=True),
         "mcmdpo-unpacked": _config(base, "mcmdpo", packed=False),
     }
@@ -96,9 +98,17 @@ def test_every_method_trains(family, bases, snapshot, tmp_path):
         losses = [entry["loss"] for entry in result.history]
         assert losses and all(torch.isfinite(torch.tensor(losses))), (family, name, losses)
         results[name] = losses
+        trl_first_logs[name] = result.history[0]["logs"]
     # same weights, same data, same reference: packing changes the cost, not the numbers
     packed, unpacked = results["mcmdpo-packed"], results["mcmdpo-unpacked"]
     assert packed == pytest.approx(unpacked, abs=1e-4), (family, packed, unpacked)
+    # trl's DPO scores exactly what MCM-DPO's response dimension scores: same prompt, image
+    # inputs, attention (PaliGemma's prefix-LM included), positions, and the closing EOS
+    trl_logs = trl_first_logs["dpo"]
+    model, processor = load_model_and_processor(str(base))
+    ours = dataset_condition_logps(model, PreferenceDataset(read_records(snapshot), processor))
+    assert trl_logs["logps/chosen"] == pytest.approx(ours[:, 0, 0, 0].mean().item(), abs=1e-3)
+    assert trl_logs["logps/rejected"] == pytest.approx(ours[:, 0, 0, 1].mean().item(), abs=1e-3)
 
 
 @pytest.mark.parametrize("family", SUPPORTED)
