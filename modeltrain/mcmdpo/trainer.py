@@ -165,8 +165,15 @@ class MCMDPOTrainer(AtomicCheckpointMixin, Trainer):
                 (gathered[:, k] > 0).float().mean().item()
             )
         n = len(DIMENSIONS)
+        response = list(DIMENSIONS).index("response")
+        # trl's names mean the response dimension (chosen vs rejected, same image and context),
+        # so a DPO and an MCM-DPO run compare on one chart; z has its own names.
+        self._metrics["rewards/margins"].append(gathered[:, response].mean().item())
+        self._metrics["rewards/accuracies"].append(
+            (gathered[:, response] > 0).float().mean().item()
+        )
         self._metrics["mcm/z"].append(gathered[:, n].mean().item())
-        self._metrics["rewards/accuracies"].append((gathered[:, n] > 0).float().mean().item())
+        self._metrics["mcm/z_accuracy"].append((gathered[:, n] > 0).float().mean().item())
         self._metrics["logps/chosen"].append(gathered[:, n + 1].mean().item())
         self._metrics["logps/rejected"].append(gathered[:, n + 2].mean().item())
         self._metrics["records"].append(float(gathered.shape[0]))
