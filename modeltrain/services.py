@@ -46,7 +46,10 @@ log = logging.getLogger(__name__)
 TINY = "tiny"
 # Settings a "tiny" base gets unless the caller overrides them: enough steps to move a tiny
 # random LLaVA on a CPU in seconds (the paper's 5e-7 / batch 64 would do nothing there).
+# LoRA, unlike a real round's default: the tiny loop has always exercised the adapter path
+# (saving, merging for generation, resuming without a reference copy), and stays seconds long.
 TINY_DEFAULTS = {
+    "use_lora": True,
     "learning_rate": 3e-3,
     "per_device_batch_size": 4,
     "gradient_accumulation_steps": 1,
@@ -63,8 +66,8 @@ DEFAULT_OPTIONS = {
     "evaluate_base": True,  # score the base model too, for the comparison table
     "eval_limit": None,  # test-split posts to score (None: all)
     "feedback_limit": 50,  # posts the model writes new candidates for
-    "num_beams": 3,  # the reference implementation's default
-    "max_new_tokens": 64,
+    "num_beams": 3,  # the reference implementation's generation settings
+    "max_new_tokens": 256,
     "batch_size": 8,
     "llm_prelabel": False,  # after feedback, the LLM judge labels the round's new pairs
 }
@@ -127,12 +130,18 @@ def snapshot_folder(snapshot) -> Path:
 
 
 def paper_defaults(method: str) -> dict:
-    """The paper's hyper-parameters for a method (ARCHITECTURE.md): lr, effective batch, epochs."""
+    """The paper's hyper-parameters for a method (ARCHITECTURE.md): effective batch, epochs, and
+    full fine-tuning of every part (paradigm "both" is the round's own default).
+
+    No learning rate: MCMDPOConfig derives it from the method and use_lora (the paper's 5e-7 /
+    2e-5 for full fine-tuning, a LoRA rate for adapters), so a round that only switches LoRA on
+    does not inherit a full fine-tuning rate; a rate in the hyper-parameters always wins.
+    """
     if method == Method.SFT:
-        return {"learning_rate": 2e-5, "gradient_accumulation_steps": 128, "num_epochs": 1.0}
+        return {"use_lora": False, "gradient_accumulation_steps": 128, "num_epochs": 1.0}
     if method == Method.DPO:
-        return {"learning_rate": 5e-7, "gradient_accumulation_steps": 64, "num_epochs": 1.0}
-    return {"learning_rate": 5e-7, "gradient_accumulation_steps": 64, "num_epochs": 2.0}
+        return {"use_lora": False, "gradient_accumulation_steps": 64, "num_epochs": 1.0}
+    return {"use_lora": False, "gradient_accumulation_steps": 64, "num_epochs": 2.0}
 
 
 def round_config_build(

@@ -27,6 +27,26 @@ PARADIGMS: dict[str, tuple[bool, bool]] = {
     "both": (True, True),  # best in the paper
 }
 
+# Learning rates a round gets unless it names one: (method, use_lora) -> lr.
+# Full fine-tuning follows the paper (5e-7 for the preference stage, 2e-5 for SFT). LoRA needs
+# its own: an adapter's update is scaled by alpha/r and starts from B = 0, so at 5e-7 it barely
+# moves in a 1-2 epoch round; LoRA practice runs about 10x the full fine-tuning rate, hence
+# 5e-6 for DPO/MCM-DPO (trl's LoRA DPO examples sit at 5e-6..5e-5) and the usual 2e-4 for LoRA
+# SFT (QLoRA, LLaVA's LoRA recipe).
+DEFAULT_LEARNING_RATES: dict[tuple[str, bool], float] = {
+    ("sft", False): 2e-5,
+    ("dpo", False): 5e-7,
+    ("mcmdpo", False): 5e-7,
+    ("sft", True): 2e-4,
+    ("dpo", True): 5e-6,
+    ("mcmdpo", True): 5e-6,
+}
+
+
+def default_learning_rate(method: Method | str, use_lora: bool) -> float:
+    """The learning rate a round of `method` gets when it names none (see DEFAULT_LEARNING_RATES)."""
+    return DEFAULT_LEARNING_RATES[(Method(method).value, bool(use_lora))]
+
 
 @dataclass
 class MCMDPOConfig:
@@ -35,10 +55,11 @@ class MCMDPOConfig:
     method: Method | str = Method.MCMDPO
     base_model: str = ""  # local folder or Hugging Face id; loaded with the Auto classes
     # What is trained. Which one the vision flag uses depends on the stage (`method`).
+    # The paper fine-tunes every weight and trains the vision encoder in both stages ("both").
     paradigm: str = "both"
     train_projector: bool = True
     train_language_model: bool = True
-    use_lora: bool = True
+    use_lora: bool = False
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.0
@@ -57,8 +78,9 @@ class MCMDPOConfig:
     )
     reference_cache_dir: str | None = None  # default: <output_dir>/ref-cache
     attention: str = "auto"  # auto (flex on CUDA when available, else sdpa) | sdpa | flex
-    # Optimisation (the paper: lr 5e-7 for preference, 2e-5 for SFT, cosine, warm-up 0.03)
-    learning_rate: float = 5e-7
+    # Optimisation (the paper: cosine, warm-up 0.03). None: `default_learning_rate` for the
+    # method and use_lora (the paper's 5e-7 / 2e-5 for full fine-tuning); a value always wins.
+    learning_rate: float | None = None
     per_device_batch_size: int = 1
     gradient_accumulation_steps: int = 1
     num_epochs: float = 2.0
@@ -91,6 +113,10 @@ class MCMDPOConfig:
             self.weights = MCMWeights(**self.weights)
         if self.paradigm not in PARADIGMS:
             raise ValueError(f"paradigm must be one of {sorted(PARADIGMS)}, got {self.paradigm!r}")
+        # Remembered so that with_overrides(use_lora=...) re-derives a default rate, not keeps it.
+        self._learning_rate_given = self.learning_rate is not None
+        if self.learning_rate is None:
+            self.learning_rate = default_learning_rate(self.method, self.use_lora)
 
     @property
     def train_vision_encoder(self) -> bool:
@@ -113,6 +139,8 @@ class MCMDPOConfig:
         return cls(**data)
 
     def with_overrides(self, **changes) -> MCMDPOConfig:
+        if not self._learning_rate_given and "learning_rate" not in changes:
+            changes["learning_rate"] = None  # still the default: derive it for the new method
         return replace(self, **changes)
 
 

@@ -9,13 +9,20 @@ The image is ``image.path`` (or ``image_path``), absolute or relative to the sna
 file's folder, or an ``image/<split>`` folder beside it. Test files are JSON lines without
 ``rejected``.
 
-trl format (``*.jsonl`` / ``*.parquet``): columns ``images`` (list of paths), ``prompt``,
-``chosen``, ``rejected``; the prompt is the question (an image placeholder in it is dropped).
+trl format (``*.jsonl`` / ``*.parquet``): columns ``images`` (list of paths, or of
+``{"bytes", "path"}`` structs in Parquet), ``prompt``, ``chosen``, ``rejected``; the prompt is the
+question (an image placeholder in it is dropped). SFT rows (TAlt) carry ``completion`` in place
+of ``chosen``.
+
+A snapshot folder is read from one data file per dataset (`record_files` says which), so a
+snapshot exported in several formats is not read several times.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -79,16 +86,23 @@ def _split_question(question: str) -> tuple[str, str]:
     return question[: match.end()], question[match.end() :].strip()
 
 
-def read_records(path: str | Path, *, require_rejected: bool = True) -> list[PreferenceRecord]:
-    """Read every record file under a snapshot folder (or one file), in a stable order."""
+def read_records(
+    path: str | Path, *, require_rejected: bool = True, image_cache: str | Path | None = None
+) -> list[PreferenceRecord]:
+    """Read the records of one snapshot (a folder) or one file, each record exactly once.
+
+    A snapshot may carry the same records in several formats (an AltPref export writes
+    ``palt.json``, ``palt.jsonl`` and ``palt.parquet`` side by side), so a folder is read from
+    the files `record_files` chooses, never from all of them. Parquet rows whose image path
+    does not resolve are read from the image bytes embedded in the file, written once to
+    `image_cache` (see `_embedded_image`).
+    """
     path = Path(path)
-    files = [path] if path.is_file() else _record_files(path)
-    if not files:
-        raise FormatError(f"no .json, .jsonl or .parquet record file under {path}")
+    files = [path] if path.is_file() else record_files(path)
     records: list[PreferenceRecord] = []
     for file in files:
         for row in _read_rows(file):
-            record = _row_to_record(row, file, index=len(records))
+            record = _row_to_record(row, file, index=len(records), image_cache=image_cache)
             if record.rejected is None and require_rejected:
                 continue
             records.append(record)
@@ -97,16 +111,86 @@ def read_records(path: str | Path, *, require_rejected: bool = True) -> list[Pre
     return records
 
 
-def _record_files(folder: Path) -> list[Path]:
+def record_files(folder: str | Path) -> list[Path]:
+    """The data files a snapshot folder's records are read from, in a stable order.
+
+    1. A folder with an AltPref ``manifest.json`` (``altpref_snapshot`` key): the manifest's
+       files for the snapshot's kind (``palt.*``, ``talt.*`` or ``test.*``), and of those the one
+       in the first format of `FORMAT_PREFERENCE`. Exactly one file.
+    2. Otherwise every .json/.jsonl/.parquet file under the folder (recursively, so the
+       reference layout ``twitter/twitter_train.json`` + ``pinterest/pinterest_train.json``
+       reads both platforms), after two rules: files that differ only in their suffix
+       (``train.json`` and ``train.parquet``) are one dataset in several formats, so only the
+       preferred format of each is kept; and if what is left still mixes formats
+       (``a.json`` + ``b.parquet``), nothing says whether they are two datasets or one twice,
+       so the folder is refused with a FormatError naming the files.
+
+    The JSON reference format comes first because it is what the paper's trainer reads and
+    what the sample data uses; JSONL carries the same paths; Parquet (images embedded) is the
+    fallback for a snapshot that travelled without its image files.
+    """
+    folder = Path(folder)
+    manifest = _altpref_manifest(folder)
+    if manifest is not None:
+        return [_manifest_choice(folder, manifest)]
     found = [
         p
         for p in sorted(folder.rglob("*"))
-        if p.suffix in (".json", ".jsonl", ".parquet")
+        if p.suffix in FORMAT_PREFERENCE
         and p.is_file()
-        and not p.name.startswith(".")
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        and p.name not in NOT_RECORD_FILES
+        # LLaVA conversation files are SFT input for LLaVA's own trainer, not records.
+        and not p.name.endswith("_llava.json")
     ]
-    # A snapshot may carry a manifest next to the data; only files with records count.
-    return [p for p in found if p.name not in ("manifest.json", "snapshot.json", "ref_logps.json")]
+    if not found:
+        raise FormatError(f"no .json, .jsonl or .parquet record file under {folder}")
+    by_dataset: dict[Path, list[Path]] = {}
+    for file in found:
+        by_dataset.setdefault(file.with_suffix(""), []).append(file)
+    chosen = [
+        min(files, key=lambda f: FORMAT_PREFERENCE.index(f.suffix)) for files in by_dataset.values()
+    ]
+    suffixes = sorted({f.suffix for f in chosen}, key=FORMAT_PREFERENCE.index)
+    if len(suffixes) > 1:
+        names = ", ".join(str(f.relative_to(folder)) for f in chosen)
+        raise FormatError(
+            f"{folder} holds record files in several formats ({names}) and no manifest says "
+            "which to read; pass one file, or keep one format in the folder"
+        )
+    return sorted(chosen)
+
+
+# Which format of a dataset is read when a folder holds several (see `record_files`).
+FORMAT_PREFERENCE = (".json", ".jsonl", ".parquet")
+# Files with a record-file suffix that hold no records.
+NOT_RECORD_FILES = ("manifest.json", "snapshot.json", "ref_logps.json", "altpref_training.json")
+
+
+def _altpref_manifest(folder: Path) -> dict | None:
+    path = folder / "manifest.json"
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise FormatError(f"{path}: not JSON: {exc}") from exc
+    return manifest if isinstance(manifest, dict) and "altpref_snapshot" in manifest else None
+
+
+def _manifest_choice(folder: Path, manifest: dict) -> Path:
+    kind = manifest.get("kind")
+    listed = [Path(name) for name in manifest.get("files", {})]
+    candidates = [p for p in listed if p.stem == kind and p.suffix in FORMAT_PREFERENCE]
+    if not candidates:
+        raise FormatError(
+            f"{folder}/manifest.json lists no {kind} record file "
+            f"({', '.join(FORMAT_PREFERENCE)}): {sorted(map(str, listed))}"
+        )
+    best = min(candidates, key=lambda p: FORMAT_PREFERENCE.index(p.suffix))
+    if not (folder / best).is_file():
+        raise FormatError(f"{folder}: {best} is in the manifest but missing from the folder")
+    return folder / best
 
 
 def _read_rows(file: Path) -> Iterable[dict]:
@@ -128,7 +212,9 @@ def _read_rows(file: Path) -> Iterable[dict]:
                 raise FormatError(f"{file}:{line_no}: not JSON: {exc}") from exc
 
 
-def _row_to_record(row: dict, file: Path, *, index: int) -> PreferenceRecord:
+def _row_to_record(
+    row: dict, file: Path, *, index: int, image_cache: str | Path | None = None
+) -> PreferenceRecord:
     fields = dict(row)
     if isinstance(fields.get("text"), str):
         try:
@@ -138,12 +224,14 @@ def _row_to_record(row: dict, file: Path, *, index: int) -> PreferenceRecord:
     question = fields.get("question") or fields.get("prompt")
     if isinstance(question, list):  # conversational trl prompt: take the user text
         question = " ".join(_message_text(m) for m in question)
+    if "chosen" not in fields and "completion" in fields:
+        fields["chosen"] = fields["completion"]  # trl's prompt-completion (SFT) rows: TAlt
     if not question or "chosen" not in fields:
         raise FormatError(f"{file}: record {index} has no question/prompt or no chosen")
     header, context = _split_question(question)
     return PreferenceRecord(
         index=index,
-        image_path=str(_resolve_image(fields, file)),
+        image_path=str(_resolve_image(fields, file, image_cache)),
         context=context,
         chosen=_as_text(fields["chosen"]),
         rejected=_as_text(fields["rejected"]) if fields.get("rejected") is not None else None,
@@ -165,9 +253,10 @@ def _as_text(value) -> str:
     return str(value)
 
 
-def _resolve_image(fields: dict, file: Path) -> Path:
+def _resolve_image(fields: dict, file: Path, image_cache: str | Path | None = None) -> Path:
     image = fields.get("image")
     raw = None
+    embedded = None
     if isinstance(image, dict):
         raw = image.get("path")
     elif isinstance(image, str):
@@ -175,19 +264,57 @@ def _resolve_image(fields: dict, file: Path) -> Path:
     raw = raw or fields.get("image_path")
     if raw is None and fields.get("images"):
         first = fields["images"][0]
-        raw = first.get("path") if isinstance(first, dict) else first
-    if not raw:
+        if isinstance(first, dict):
+            raw, embedded = first.get("path"), first.get("bytes")
+        else:
+            raw = first
+    if not raw and not embedded:
         raise FormatError(f"{file}: a record has no image path")
-    candidate = Path(raw)
-    if candidate.is_absolute():
-        return candidate
     split = file.stem  # twitter_train.json -> image/twitter_train/
-    for base in (
-        file.parent,
-        file.parent / "image" / split,
-        file.parent / "images",
-        file.parent / "image",
-    ):
-        if (base / candidate).exists():
-            return base / candidate
+    if raw:
+        candidate = Path(raw)
+        if candidate.is_absolute() and candidate.exists():
+            return candidate
+        if not candidate.is_absolute():
+            for base in (
+                file.parent,
+                file.parent / "image" / split,
+                file.parent / "images",
+                file.parent / "image",
+            ):
+                if (base / candidate).exists():
+                    return base / candidate
+    if embedded:
+        return _embedded_image(embedded, raw or "", image_cache)
+    if Path(raw).is_absolute():
+        return Path(raw)  # as before: an absolute path is taken as given; opening it will say
     raise FormatError(f"{file}: image {raw} not found beside the file or in image/{split}/")
+
+
+def default_image_cache() -> Path:
+    """Where embedded Parquet images are written: $ALTPREF_IMAGE_CACHE, else the user cache."""
+    configured = os.environ.get("ALTPREF_IMAGE_CACHE")
+    if configured:
+        return Path(configured)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "altpref" / "images"
+
+
+def _embedded_image(data: bytes, name: str, image_cache: str | Path | None) -> Path:
+    """A file holding an image embedded in a Parquet row (an AltPref Parquet export stores the
+    bytes with only the file's base name, so the path alone finds nothing on another machine).
+
+    The training pipeline opens images by path, so the bytes are written once to a
+    content-addressed file: the same image always lands at the same name, and the snapshot
+    folder itself is never written to (its manifest lists every file it may hold).
+    """
+    digest = hashlib.sha256(data).hexdigest()
+    suffix = Path(name).suffix.lower()
+    folder = Path(image_cache) if image_cache is not None else default_image_cache()
+    target = folder / f"{digest}{suffix if suffix in IMAGE_SUFFIXES else ''}"
+    if not target.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        # Several processes (DDP ranks) may read the same file at once: write then rename.
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+    return target

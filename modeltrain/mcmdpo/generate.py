@@ -54,7 +54,7 @@ def generate_alt_texts(
     items: Sequence[tuple[Image.Image | str | Path, str]],
     *,
     num_beams: int = 3,
-    max_new_tokens: int = 64,
+    max_new_tokens: int = 256,
     batch_size: int = 8,
     header: str = DEFAULT_HEADER,
     style: PromptStyle | None = None,
@@ -62,7 +62,7 @@ def generate_alt_texts(
     """Alt-text for each (image or image path, context), in order.
 
     Prompts are left-padded so every row's generation starts right after its own prompt; beam
-    search with 3 beams is the reference implementation's default.
+    search with 3 beams and up to 256 new tokens are the reference implementation's settings.
     """
     device = next(model.parameters()).device
     tokenizer = processor.tokenizer

@@ -111,12 +111,15 @@ def margin_metrics(
     reference_logps: torch.Tensor,
     beta: float = 0.1,
     dimensions: list[str] | None = None,
+    weights: MCMWeights | None = None,
 ) -> dict[str, torch.Tensor]:
     """Batch means of margins and accuracies (margin > 0) per dimension, for logging.
 
     Keys are ``rewards/margins/<dim>`` and ``rewards/accuracies/<dim>``; also ``rewards/chosen``,
     ``rewards/rejected``, ``rewards/margins`` and ``rewards/accuracies`` named as trl's DPO logs them
-    (response dimension), so DPO and MCM-DPO runs compare on one chart.
+    (response dimension), so DPO and MCM-DPO runs compare on one chart. With `weights`, also the
+    MCM-DPO objective's ``mcm/z`` (mean z) and ``mcm/z_accuracy`` (share of records with z > 0),
+    under their own names: they are not the response accuracy.
     """
     margins = reward_margins(policy_logps, reference_logps, beta)
     h = (policy_logps - reference_logps).detach()
@@ -128,6 +131,10 @@ def margin_metrics(
     out["rewards/rejected"] = beta * h[:, 0, 0, 1].mean()
     out["rewards/margins"] = margins["response"].mean()
     out["rewards/accuracies"] = (margins["response"] > 0).float().mean()
+    if weights is not None:
+        _, z = mcm_dpo_loss(policy_logps.detach(), reference_logps.detach(), weights, beta)
+        out["mcm/z"] = z.mean()
+        out["mcm/z_accuracy"] = (z > 0).float().mean()
     return out
 
 

@@ -12,13 +12,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 
+from modeltrain.mcmdpo import flex
 from modeltrain.mcmdpo.data import PreferenceDataset
-from modeltrain.mcmdpo.packing import condition_logps, packed_layout
+from modeltrain.mcmdpo.packing import Layout, condition_logps, packed_layout
 
 
 def model_fingerprint(base_model: str) -> str:
@@ -60,7 +62,9 @@ def cache_key(dataset: PreferenceDataset, base_model: str, dtype: torch.dtype) -
         "style": [dataset.style.template, dataset.style.pad_to_square],
         "limits": [dataset.max_response_tokens, dataset.max_context_chars],
         "dtype": str(dtype),
-        "version": 1,
+        # 2: reference log-probs under flex_attention were computed with a mask that masked
+        # nothing; caches written before the fix must not be read.
+        "version": 2,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
@@ -73,10 +77,14 @@ def dataset_condition_logps(
     batch_size: int = 4,
     indices: list[int] | None = None,
     autocast_dtype: torch.dtype | None = None,
+    attention_mask_for: Callable[[Layout], object] | None = None,
 ) -> torch.Tensor:
     """(len(indices), 2, 2, 2) log-probs of `model` (in eval mode for the call) on `dataset`.
 
     Used for the reference cache and, with the trained policy, for evaluating margins.
+    `attention_mask_for(layout)` gives the mask each batch runs with (the trainer passes its
+    own `_attention_mask`); by default `flex.attention_mask_for` decides from the model, which
+    is what the trainer does too, so a flex_attention model gets its BlockMask either way.
     """
     indices = list(range(len(dataset))) if indices is None else indices
     device = next(model.parameters()).device
@@ -92,10 +100,14 @@ def dataset_condition_logps(
     try:
         for start in range(0, len(indices), batch_size):
             examples = [dataset[i] for i in indices[start : start + batch_size]]
+            layout = packed_layout(examples, pad).to(device)
+            mask = (
+                attention_mask_for(layout)
+                if attention_mask_for is not None
+                else flex.attention_mask_for(model, layout)
+            )
             with autocast:
-                out.append(
-                    condition_logps(model, packed_layout(examples, pad).to(device)).float().cpu()
-                )
+                out.append(condition_logps(model, layout, attention_mask=mask).float().cpu())
     finally:
         model.train(was_training)
     return torch.cat(out) if out else torch.zeros(0, 2, 2, 2)
@@ -110,8 +122,12 @@ def load_or_compute(
     dtype: torch.dtype,
     batch_size: int = 4,
     accelerator=None,
+    attention_mask_for: Callable[[Layout], object] | None = None,
 ) -> tuple[torch.Tensor, Path, bool]:
-    """Return (ref log-probs (N, 2, 2, 2), cache file, whether it was read from the cache)."""
+    """Return (ref log-probs (N, 2, 2, 2), cache file, whether it was read from the cache).
+
+    `attention_mask_for`: as in `dataset_condition_logps` (pass the trainer's `_attention_mask`).
+    """
     cache_dir = Path(cache_dir)
     path = cache_dir / f"ref-{cache_key(dataset, base_model, dtype)}.pt"
     if path.exists():
@@ -122,7 +138,12 @@ def load_or_compute(
     mine = list(range(rank, len(dataset), world))
     autocast_dtype = dtype if dtype != torch.float32 else None
     logps = dataset_condition_logps(
-        model, dataset, batch_size=batch_size, indices=mine, autocast_dtype=autocast_dtype
+        model,
+        dataset,
+        batch_size=batch_size,
+        indices=mine,
+        autocast_dtype=autocast_dtype,
+        attention_mask_for=attention_mask_for,
     )
     if world > 1:
         import torch.distributed as dist

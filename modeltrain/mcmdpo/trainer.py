@@ -19,6 +19,7 @@ from transformers import Trainer, TrainerCallback
 
 from modeltrain.mcmdpo import checkpoints
 from modeltrain.mcmdpo.data import PreferenceDataset, RecordExample
+from modeltrain.mcmdpo.flex import attention_mask_for
 from modeltrain.mcmdpo.loss import DIMENSIONS, MCMWeights, mcm_dpo_loss, reward_margins
 from modeltrain.mcmdpo.modeling import reference_context
 from modeltrain.mcmdpo.packing import Layout, condition_logps, packed_layout, unpacked_layout
@@ -118,6 +119,7 @@ class MCMDPOTrainer(AtomicCheckpointMixin, Trainer):
         )
         self.weights, self.beta, self.packed = weights, beta, packed
         self.ref_model = ref_model
+        # Informational: the masks follow the model's own attention implementation.
         self.attention = attention
         self._metrics: dict[str, list[float]] = defaultdict(list)
         self.add_callback(_EpochNegatives(train_dataset))
@@ -137,18 +139,18 @@ class MCMDPOTrainer(AtomicCheckpointMixin, Trainer):
     @torch.no_grad()
     def _live_reference(self, model, layout: Layout) -> torch.Tensor:
         if self.ref_model is not None:
+            # The reference copy may run another attention implementation than the policy
+            # (it is copied before the policy switches to flex): its own mask, not the policy's.
             return condition_logps(
-                self.ref_model, layout, attention_mask=self._attention_mask(layout)
+                self.ref_model, layout, attention_mask=attention_mask_for(self.ref_model, layout)
             )
         with reference_context(model):
             return condition_logps(model, layout, attention_mask=self._attention_mask(layout))
 
     def _attention_mask(self, layout: Layout):
-        if self.attention != "flex" or layout.attention_mask.dim() != 4:
-            return None
-        from modeltrain.mcmdpo.flex import block_mask_for
-
-        return block_mask_for(layout.attention_mask)
+        """The mask training runs `layout` with (see flex.attention_mask_for); the reference
+        cache is computed with the same function, so both see the same tokens."""
+        return attention_mask_for(self.model, layout)
 
     def _record_metrics(
         self, policy: torch.Tensor, reference: torch.Tensor, z: torch.Tensor
@@ -165,8 +167,15 @@ class MCMDPOTrainer(AtomicCheckpointMixin, Trainer):
                 (gathered[:, k] > 0).float().mean().item()
             )
         n = len(DIMENSIONS)
+        response = list(DIMENSIONS).index("response")
+        # trl's names mean the response dimension (chosen vs rejected, same image and context),
+        # so a DPO and an MCM-DPO run compare on one chart; z has its own names.
+        self._metrics["rewards/margins"].append(gathered[:, response].mean().item())
+        self._metrics["rewards/accuracies"].append(
+            (gathered[:, response] > 0).float().mean().item()
+        )
         self._metrics["mcm/z"].append(gathered[:, n].mean().item())
-        self._metrics["rewards/accuracies"].append((gathered[:, n] > 0).float().mean().item())
+        self._metrics["mcm/z_accuracy"].append((gathered[:, n] > 0).float().mean().item())
         self._metrics["logps/chosen"].append(gathered[:, n + 1].mean().item())
         self._metrics["logps/rejected"].append(gathered[:, n + 2].mean().item())
         self._metrics["records"].append(float(gathered.shape[0]))

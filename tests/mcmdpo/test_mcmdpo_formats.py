@@ -10,6 +10,7 @@ from modeltrain.mcmdpo.formats import (
     parse_question,
     question_header,
     read_records,
+    record_files,
 )
 
 TWITTER = "Given an image and context, generate alt-text for the image.Context:\nWho got the NBA off?\nline two"
@@ -95,6 +96,60 @@ def test_missing_image_is_a_clear_error(tmp_path):
     )
     with pytest.raises(FormatError, match="nope.png"):
         read_records(tmp_path / "x.jsonl", require_rejected=False)
+
+
+def _trl_rows(image):
+    return [
+        {"images": [str(image)], "prompt": NEWLINE, "chosen": "good", "rejected": "bad"},
+        {"images": [str(image)], "prompt": PINTEREST, "chosen": "nice", "rejected": "poor"},
+    ]
+
+
+def test_the_sample_folder_reads_each_file_once(sample_dir):
+    # Same format in several files (one per platform/split): all are read, in path order.
+    files = record_files(sample_dir)
+    assert [f.relative_to(sample_dir).as_posix() for f in files] == [
+        "pinterest/pinterest_test.json",
+        "pinterest/pinterest_train.json",
+        "twitter/twitter_test.json",
+        "twitter/twitter_train.json",
+    ]
+
+
+def test_one_dataset_in_several_formats_is_read_once(tmp_path, make_image):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = _trl_rows(make_image(tmp_path / "a.png"))
+    (tmp_path / "train.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "train.parquet")
+    assert record_files(tmp_path) == [tmp_path / "train.jsonl"]
+    assert [r.chosen for r in read_records(tmp_path)] == ["good", "nice"]
+
+
+def test_different_datasets_in_different_formats_are_refused(tmp_path, make_image):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = _trl_rows(make_image(tmp_path / "a.png"))
+    (tmp_path / "twitter.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "pinterest.parquet")
+    with pytest.raises(FormatError, match="several formats.*pinterest.parquet.*twitter.jsonl"):
+        read_records(tmp_path)
+
+
+def test_a_manifest_names_the_file(tmp_path, make_image):
+    rows = _trl_rows(make_image(tmp_path / "a.png"))
+    for name in ("palt.jsonl", "other.jsonl"):  # other.jsonl is not the manifest's
+        (tmp_path / name).write_text("\n".join(json.dumps(r) for r in rows))
+    manifest = {"altpref_snapshot": 1, "kind": "palt", "files": {"palt.jsonl": {}, "a.png": {}}}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    assert record_files(tmp_path) == [tmp_path / "palt.jsonl"]
+    assert len(read_records(tmp_path)) == 2
+    manifest["files"] = {"a.png": {}}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(FormatError, match="lists no palt record file"):
+        read_records(tmp_path)
 
 
 @pytest.fixture

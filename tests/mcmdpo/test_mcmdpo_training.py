@@ -170,7 +170,9 @@ def test_paradigm_decides_what_trains(tiny_base):
         assert "projector" not in trained and "language" in trained
 
     model, _ = load_model_and_processor(str(tiny_base))
-    lora = prepare_trainable(model, MCMDPOConfig(base_model=str(tiny_base), paradigm="frozen"))
+    lora = prepare_trainable(
+        model, MCMDPOConfig(base_model=str(tiny_base), paradigm="frozen", use_lora=True)
+    )
     trained = [n for n, p in lora.named_parameters() if p.requires_grad]
     assert any("lora_" in n and "language_model" in n for n in trained)
     assert not any("lora_" in n and "vision_tower" in n for n in trained)
