@@ -38,6 +38,7 @@ from .models import (
     Method,
     RoundOutput,
     RoundStatus,
+    Strategy,
     TrainingRound,
 )
 
@@ -278,11 +279,16 @@ def round_start(
     hyperparameters: dict | None = None,
     options: dict | None = None,
     project_id: int | None = None,
+    processes: int | None = None,
+    strategy: str = "",
+    external: bool = False,
 ) -> TrainingRound:
     """Record a round (project admins only) and enqueue it on the gpu queue after commit.
 
     project_id, when given, is the project the caller is working in: a snapshot of any other
-    project is "not found" there (the API's per-project routes).
+    project is "not found" there (the API's per-project routes). processes=None trains on every
+    GPU the worker sees; strategy "" picks DDP for LoRA and FSDP for full fine-tuning. An
+    `external` round is not queued: it is trained elsewhere (round_launch_command) and attached.
     """
     from snapshots.models import Snapshot, SnapshotKind
 
@@ -333,6 +339,9 @@ def round_start(
         negative_type=negative_type,
         hyperparameters=hyperparameters,
     )
+    strategy = round_strategy_check(
+        processes=processes, strategy=strategy, use_lora=config.use_lora
+    )
     merged_options = round_options_check(
         {**DEFAULT_OPTIONS, **(TINY_OPTIONS if tiny else {}), **round_options_check(options or {})}
     )
@@ -348,10 +357,41 @@ def round_start(
             hyperparameters=_stored_hyperparameters(config),
             options=merged_options,
             max_attempts=_conf("MAX_ATTEMPTS"),
+            processes=processes,
+            strategy=strategy,
+            external=bool(external),
             created_by=user,
         )
-        transaction.on_commit(lambda: _enqueue(round_.pk))
+        if not external:
+            transaction.on_commit(lambda: _enqueue(round_.pk))
     return round_
+
+
+MAX_PROCESSES = 64
+
+
+def round_strategy_check(*, processes, strategy: str, use_lora: bool) -> str:
+    """The strategy a round will use ("" → the default for its kind of fine-tuning); a bad
+    process count or strategy raises ApplicationError (a 400 on the form and the API)."""
+    from modeltrain.mcmdpo.launch import default_strategy
+
+    if processes is not None and (
+        not isinstance(processes, int)
+        or isinstance(processes, bool)
+        or not 1 <= processes <= MAX_PROCESSES
+    ):
+        raise ApplicationError(
+            f"Processes must be a whole number from 1 to {MAX_PROCESSES}, or empty for one per "
+            "GPU of the worker.",
+            extra={"field": "processes"},
+        )
+    strategy = strategy or default_strategy(use_lora=use_lora)
+    if strategy not in Strategy.values:
+        raise ApplicationError(
+            f'Unknown strategy "{strategy}"; use one of {", ".join(Strategy.values)}.',
+            extra={"field": "strategy"},
+        )
+    return strategy
 
 
 def _enqueue(round_id: int) -> None:
@@ -498,7 +538,11 @@ def round_run(*, round_id: int, task_id: str = "") -> str:
             return _run_phases(round_)
         except Exception as exc:  # noqa: BLE001 - any failure ends up on the round's page
             log.exception("round %s failed", round_id)
-            tail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            tail = (
+                str(exc)
+                if isinstance(exc, TrainingFailed)
+                else "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            )
             _finish(round_id, RoundStatus.FAILED, from_statuses=ACTIVE_STATUSES, error=tail[-4000:])
             return RoundStatus.FAILED
 
@@ -594,73 +638,179 @@ def tiny_base_for_project(*, project_id: int) -> Path:
     return _publish_dir(build, rounds_root() / f"tiny-base-p{project_id}-{digest}")
 
 
-def _train(round_: TrainingRound) -> Path | None:
-    """Run (or resume) training; the published final folder, or None when cancelled."""
+class TrainingFailed(Exception):
+    """The `train` child exited with an error; the message is the tail of its stderr."""
+
+
+def _config_for_child(round_: TrainingRound, base: str) -> dict:
     from modeltrain.mcmdpo.config import MCMDPOConfig
-    from modeltrain.mcmdpo.run import run_training
+
+    config = MCMDPOConfig.from_dict(
+        {
+            **round_.hyperparameters,
+            "method": round_.method,
+            "base_model": base,
+            "paradigm": round_.paradigm,
+            "negative_image": round_.negative_type,
+        }
+    )
+    return config.to_dict()
+
+
+def round_config_write(*, round_: TrainingRound, out: Path, base: str) -> Path:
+    """Write the round's `train --config` file (and round.json) into `out`; the config's path."""
+    out.mkdir(parents=True, exist_ok=True)
+    data = _config_for_child(round_, base)
+    (out / "round.json").write_text(json.dumps({"round": round_.pk, "config": data}, indent=1))
+    for key in ("base_model", "method"):  # given on the command line
+        data.pop(key)
+    path = out / "config.json"
+    path.write_text(json.dumps(data, indent=1))
+    return path
+
+
+def _worker_processes(round_: TrainingRound) -> tuple[int, bool]:
+    """(processes, cpu): the round's count, or one per GPU this worker sees (1 without CUDA)."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    return round_.processes or (torch.cuda.device_count() if cuda else 1) or 1, not cuda
+
+
+def _train(round_: TrainingRound) -> Path | None:
+    """Run (or resume) training in a child process group; the final folder, None if cancelled.
+
+    The child is the package's `train` CLI (under `accelerate launch` for more than one process);
+    its progress log is tailed into the row, cancel ends the whole group, and a group a dead
+    worker left behind is ended before this attempt relaunches into the same folder.
+    """
+    from modeltrain import child_process
+    from modeltrain.mcmdpo.launch import LaunchError, fsdp_wrap_classes, launch_command
+    from modeltrain.mcmdpo.progress import ProgressReader
 
     rid = round_.pk
     out = _output_dir(round_)
     out.mkdir(parents=True, exist_ok=True)
     if not round_.output_dir:
         TrainingRound.objects.filter(pk=rid).update(output_dir=str(out))
-    config = MCMDPOConfig.from_dict(
-        {
-            **round_.hyperparameters,
-            "method": round_.method,
-            "base_model": _resolve_base(round_),
-            "paradigm": round_.paradigm,
-            "negative_image": round_.negative_type,
-        }
-    )
-    (out / "round.json").write_text(
-        json.dumps({"round": rid, "config": config.to_dict()}, indent=1)
-    )
+    child_process.end_orphan(out)
+    (out / child_process.STOP_FILE).unlink(missing_ok=True)
+    (out / "result.json").unlink(missing_ok=True)  # only this launch's result counts
+    base = _resolve_base(round_)
+    config_path = round_config_write(round_=round_, out=out, base=base)
+    processes, cpu = _worker_processes(round_)
+    multi = processes > 1
+    try:
+        argv = launch_command(
+            strategy=round_.strategy,
+            processes=processes,
+            snapshot=snapshot_folder(round_.snapshot),
+            base=base,
+            method=round_.method,
+            output=out,
+            config=config_path,
+            main_process_port=child_process.free_port() if multi else None,
+            cpu=cpu,
+            fsdp_wrap=fsdp_wrap_classes(base) if multi and round_.strategy == "fsdp" else None,
+        )
+    except LaunchError as exc:
+        raise TrainingFailed(str(exc)) from None
+
     every = max(1, _conf("PROGRESS_EVERY"))
     history = [h for h in round_.history if isinstance(h, dict)]
-    state = {"written": 0.0, "last_check": 0.0, "cancel": False}
+    reader = ProgressReader(out)
+    reader.new_events()  # earlier attempts' events are in the row already; follow this launch
+    since = child_process.stderr_size(out)
+    proc = child_process.start(argv, out)
+    TrainingRound.objects.filter(pk=rid).update(child_pgid=proc.pid, world_size=processes)
 
-    def on_progress(entry: dict) -> None:
+    def on_event(event: dict) -> None:
+        if event.get("event") == "start" and event.get("resumed_from"):
+            TrainingRound.objects.filter(pk=rid).update(resumed_from=event["resumed_from"])
+        if event.get("event") != "log" or "step" not in event:
+            return
         point = {
-            "step": entry["step"],
-            "loss": entry.get("loss"),
-            "margins": entry.get("margins") or {},
+            "step": event["step"],
+            "loss": event.get("loss"),
+            "margins": event.get("margins") or {},
         }
         # A resumed run repeats the steps after its checkpoint: keep one point per step.
         while history and history[-1]["step"] >= point["step"]:
             history.pop()
         history.append(point)
-        if point["step"] % every and point["step"] != entry.get("total"):
+        if point["step"] % every and point["step"] != event.get("total"):
             return
         TrainingRound.objects.filter(pk=rid, status=RoundStatus.RUNNING).update(
-            step=min(point["step"], entry.get("total") or point["step"]),
-            total_steps=entry.get("total") or 0,
+            step=min(point["step"], event.get("total") or point["step"]),
+            total_steps=event.get("total") or 0,
             loss=point["loss"],
             margins=point["margins"],
             history=history,
             heartbeat_at=timezone.now(),
         )
 
-    def should_stop() -> bool:
-        # One indexed read per step at most once a second: cheap next to a training step.
-        now = time.monotonic()
-        if now - state["last_check"] >= 1.0:
-            state["last_check"] = now
-            state["cancel"] = _cancel_requested(rid)
-        return state["cancel"]
-
-    result = run_training(config, snapshot_folder(round_.snapshot), out, on_progress, should_stop)
+    cancelled = False
+    try:
+        last_check = 0.0
+        while proc.poll() is None:
+            for event in reader.new_events():
+                on_event(event)
+            now = time.monotonic()
+            if now - last_check >= 1.0:  # one indexed read a second
+                last_check = now
+                if _cancel_requested(rid):
+                    cancelled = True
+                    child_process.stop_group(proc.pid, out, proc, **_stop_graces())
+                    break
+            time.sleep(0.2)
+    finally:
+        # Whatever happened here (an exception included), no training process outlives this.
+        if proc.poll() is None or child_process.group_alive(proc.pid):
+            child_process.stop_group(proc.pid, out, proc, stop_grace=0.0, term_grace=5.0)
+        TrainingRound.objects.filter(pk=rid).update(child_pgid=None)
+    for event in reader.new_events():
+        on_event(event)
+    result = _read_result(out)
     TrainingRound.objects.filter(pk=rid).update(
-        step=result.global_step,
-        total_steps=max(result.max_steps, result.global_step),
         history=history,
         loss=history[-1]["loss"] if history else None,
         margins=history[-1]["margins"] if history else {},
-        resumed_from=str(result.resumed_from or ""),
+        **(
+            {
+                "step": result["global_step"],
+                "total_steps": max(result["max_steps"], result["global_step"]),
+                "resumed_from": result.get("resumed_from") or "",
+            }
+            if result
+            else {}
+        ),
     )
-    if result.stopped:
+    if cancelled or _cancel_requested(rid):
         return None
-    return Path(result.final_dir)
+    if proc.returncode != 0 or result is None:
+        tail = child_process.stderr_tail(out, since) or "(no output on stderr)"
+        raise TrainingFailed(f"Training exited with status {proc.returncode}:\n{tail}"[-4000:])
+    if result.get("stopped"):
+        raise TrainingFailed(
+            "Training was stopped from outside the round (a signal) before its end."
+        )
+    return Path(result["final_dir"])
+
+
+def _stop_graces() -> dict:
+    # STOP file first (a clean stop at the next step), then SIGTERM, then SIGKILL.
+    return {
+        "stop_grace": float(settings.ALTPREF_ROUNDS.get("STOP_GRACE_S", 30.0)),
+        "term_grace": 15.0,
+    }
+
+
+def _read_result(out: Path) -> dict | None:
+    try:
+        data = json.loads((out / "result.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and "global_step" in data else None
 
 
 # --- evaluation and feedback -------------------------------------------------------------------
