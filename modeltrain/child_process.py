@@ -1,10 +1,13 @@
 """The `train` CLI as a child process group of the gpu worker: start, stop, and end orphans.
 
-Django-free helpers for services._train. The child runs in its own session (its pid is its
-process group id), so ending the round ends the launcher and every training process it started
-with one signal. Its pgid is written to ``<output>/launch.json`` (with the host) so that the next
-attempt of a round whose worker was SIGKILLed can end the orphaned group before relaunching;
-each child also gets SIGTERM when the worker dies (PR_SET_PDEATHSIG on Linux), which makes the
+Django-free helpers for services._train. The child runs in its own session. A process group
+alone does not hold a multi-process run: torchrun (under accelerate launch) starts every worker
+in a session of its own. So every process of a launch carries ``ALTPREF_TRAIN_RUN=<output
+folder>`` in its environment (inherited through every fork and exec), and "the group" is every
+live process on this host with that mark: the launcher and the trainers, whoever their parent is
+now. ``<output>/launch.json`` records the launcher's pgid and host. The next attempt of a round
+whose worker was SIGKILLed ends what is still training into the folder before relaunching; each
+launcher also gets SIGTERM when its worker dies (PR_SET_PDEATHSIG on Linux), which makes the
 CLI stop at the next step with a sealed checkpoint instead of training on unobserved.
 """
 
@@ -23,6 +26,7 @@ from pathlib import Path
 import modeltrain
 
 LAUNCH_FILE = "launch.json"
+RUN_MARK = "ALTPREF_TRAIN_RUN"
 STOP_FILE = "STOP"  # the CLI contract: this file stops the run at the next step
 STDERR_FILE = "train.stderr"
 STDOUT_FILE = "train.stdout"
@@ -51,6 +55,7 @@ def start(argv: list[str], output: Path, *, env: dict | None = None) -> subproce
     path = child_env.get("PYTHONPATH", "")
     child_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), path) if p)
     child_env.setdefault("OMP_NUM_THREADS", "1")
+    child_env[RUN_MARK] = run_mark(output)
     with (
         (output / STDOUT_FILE).open("ab") as stdout,
         (output / STDERR_FILE).open("ab") as stderr,
@@ -72,70 +77,71 @@ def start(argv: list[str], output: Path, *, env: dict | None = None) -> subproce
     return proc
 
 
-def group_alive(pgid: int) -> bool:
-    """True while any process of the group exists (zombies of reaped parents excluded)."""
+def run_mark(output: Path) -> str:
+    return str(Path(output).resolve())
+
+
+def members(output: Path) -> list:
+    """Live processes (psutil) of this host that train into `output`."""
     import psutil
 
-    for proc in psutil.process_iter(["pid"]):
+    mark, found = run_mark(output), []
+    for proc in psutil.process_iter():
         try:
-            if os.getpgid(proc.info["pid"]) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
-                return True
-        except (ProcessLookupError, psutil.Error, OSError):
+            if proc.pid == os.getpid() or proc.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if proc.environ().get(RUN_MARK) == mark:
+                found.append(proc)
+        except (psutil.Error, OSError):
             continue
-    return False
+    return found
 
 
-def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
+def _signal_all(procs: list, sig: int) -> None:
+    for proc in procs:
+        try:
+            proc.send_signal(sig)
+        except Exception:  # noqa: BLE001 - gone already, or not ours
+            continue
 
 
-def _wait_gone(pgid: int, proc: subprocess.Popen | None, timeout: float) -> bool:
+def _wait_gone(output: Path, proc: subprocess.Popen | None, timeout: float) -> list:
+    """Wait until no process trains into `output`; what is still alive after `timeout`."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         if proc is not None:
-            proc.poll()  # reap the direct child so it does not linger as a zombie
-        if not group_alive(pgid):
-            return True
+            proc.poll()  # reap the launcher so it does not linger as a zombie
+        alive = members(output)
+        if not alive or time.monotonic() >= deadline:
+            return alive
         time.sleep(0.2)
-    return False
 
 
 def stop_group(
-    pgid: int,
     output: Path,
     proc: subprocess.Popen | None = None,
     *,
     stop_grace: float = 30.0,
     term_grace: float = 15.0,
 ) -> None:
-    """End a training group: STOP file (a clean stop with a checkpoint), then SIGTERM to the
-    group, then SIGKILL; returns once no process of the group is left."""
+    """End a launch: STOP file (a clean stop with a checkpoint), then SIGTERM to every process
+    of it, then SIGKILL; returns once none is left."""
     (output / STOP_FILE).touch()
-    if _wait_gone(pgid, proc, stop_grace):
-        return
-    _signal_group(pgid, signal.SIGTERM)
-    if _wait_gone(pgid, proc, term_grace):
-        return
-    _signal_group(pgid, signal.SIGKILL)
-    _wait_gone(pgid, proc, 30.0)
+    alive = _wait_gone(output, proc, stop_grace)
+    if alive:
+        _signal_all(alive, signal.SIGTERM)
+        alive = _wait_gone(output, proc, term_grace)
+    if alive:
+        _signal_all(alive, signal.SIGKILL)
+        _wait_gone(output, proc, 30.0)
 
 
-def end_orphan(output: Path, *, stop_grace: float = 5.0) -> int | None:
-    """End the group a dead worker left training in `output` (same host only); its pgid or None."""
-    try:
-        record = json.loads((output / LAUNCH_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    pgid = record.get("pgid")
-    if not isinstance(pgid, int) or record.get("host") != socket.gethostname():
-        return None
-    if pgid == os.getpgid(0) or not group_alive(pgid):
-        return None
-    stop_group(pgid, output, stop_grace=stop_grace, term_grace=10.0)
-    return pgid
+def end_orphans(output: Path, *, stop_grace: float = 5.0) -> bool:
+    """End what a dead worker left training into `output` on this host; True if there was any."""
+    if not members(output):
+        return False
+    stop_group(output, stop_grace=stop_grace, term_grace=10.0)
+    return True
 
 
 def stderr_tail(output: Path, since: int, limit: int = 4000) -> str:

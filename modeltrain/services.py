@@ -693,7 +693,7 @@ def _train(round_: TrainingRound) -> Path | None:
     out.mkdir(parents=True, exist_ok=True)
     if not round_.output_dir:
         TrainingRound.objects.filter(pk=rid).update(output_dir=str(out))
-    child_process.end_orphan(out)
+    child_process.end_orphans(out)
     (out / child_process.STOP_FILE).unlink(missing_ok=True)
     (out / "result.json").unlink(missing_ok=True)  # only this launch's result counts
     base = _resolve_base(round_)
@@ -719,10 +719,7 @@ def _train(round_: TrainingRound) -> Path | None:
     every = max(1, _conf("PROGRESS_EVERY"))
     history = [h for h in round_.history if isinstance(h, dict)]
     reader = ProgressReader(out)
-    reader.new_events()  # earlier attempts' events are in the row already; follow this launch
     since = child_process.stderr_size(out)
-    proc = child_process.start(argv, out)
-    TrainingRound.objects.filter(pk=rid).update(child_pgid=proc.pid, world_size=processes)
 
     def on_event(event: dict) -> None:
         if event.get("event") == "start" and event.get("resumed_from"):
@@ -749,6 +746,12 @@ def _train(round_: TrainingRound) -> Path | None:
             heartbeat_at=timezone.now(),
         )
 
+    # Replay what earlier launches logged: a dead worker's child may have trained (and saved) a
+    # few steps after the row's last update, and this launch resumes after them.
+    for event in reader.new_events():
+        on_event(event)
+    proc = child_process.start(argv, out)
+    TrainingRound.objects.filter(pk=rid).update(child_pgid=proc.pid, world_size=processes)
     cancelled = False
     try:
         last_check = 0.0
@@ -760,13 +763,13 @@ def _train(round_: TrainingRound) -> Path | None:
                 last_check = now
                 if _cancel_requested(rid):
                     cancelled = True
-                    child_process.stop_group(proc.pid, out, proc, **_stop_graces())
+                    child_process.stop_group(out, proc, **_stop_graces())
                     break
             time.sleep(0.2)
     finally:
         # Whatever happened here (an exception included), no training process outlives this.
-        if proc.poll() is None or child_process.group_alive(proc.pid):
-            child_process.stop_group(proc.pid, out, proc, stop_grace=0.0, term_grace=5.0)
+        if proc.poll() is None or child_process.members(out):
+            child_process.stop_group(out, proc, stop_grace=0.0, term_grace=5.0)
         TrainingRound.objects.filter(pk=rid).update(child_pgid=None)
     for event in reader.new_events():
         on_event(event)
