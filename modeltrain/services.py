@@ -816,6 +816,122 @@ def _read_result(out: Path) -> dict | None:
     return data if isinstance(data, dict) and "global_step" in data else None
 
 
+# --- runs outside the gpu queue (multi-node clusters) -------------------------------------------
+
+
+def round_launch_prepare(*, round_: TrainingRound, output_dir: str | None = None) -> dict:
+    """Write the round's config file for an external run; what its launch line needs."""
+    out = Path(output_dir) if output_dir else _output_dir(round_)
+    base = _resolve_base(round_)
+    config = round_config_write(round_=round_, out=out, base=base)
+    return {"output_dir": str(out), "config": str(config), "base": base}
+
+
+def _progress_history(out: Path) -> tuple[list[dict], int]:
+    """(history, world size) from a run's progress log: the last entry per step, in step order."""
+    from modeltrain.mcmdpo.progress import ProgressReader
+
+    points, world = {}, 0
+    for event in ProgressReader(out).new_events():
+        if event.get("event") == "start":
+            world = int(event.get("world_size") or 0)
+        elif event.get("event") == "log" and isinstance(event.get("step"), int):
+            points[event["step"]] = {
+                "step": event["step"],
+                "loss": event.get("loss"),
+                "margins": event.get("margins") or {},
+            }
+    return [points[k] for k in sorted(points)], world
+
+
+def round_attach(*, round_id: int, output_dir: str, user=None) -> TrainingRound:
+    """Attach a finished external run (a `train` output folder) to a round and queue the rest
+    of the round (evaluation, feedback) on the gpu queue.
+
+    The folder must hold result.json of a run that finished (not stopped) and a sealed final/
+    trained with the round's method. Only a queued, failed or cancelled round takes one (409
+    otherwise). `user` None: the management command (the operator).
+    """
+    from modeltrain.mcmdpo import checkpoints
+
+    round_ = TrainingRound.objects.filter(pk=round_id).first()
+    if round_ is None:
+        raise NotFound(f"No round {round_id}.")
+    if user is not None:
+        project_get_for_user(user=user, project_id=round_.project_id, min_role=Role.ADMIN)
+    out = Path(str(output_dir or "").strip())
+    if not str(output_dir or "").strip() or not out.is_absolute():
+        raise ApplicationError("Give the run's output folder as an absolute path.")
+    if not out.is_dir():
+        raise ApplicationError(f"{out} is not a folder on this server.")
+    result = _read_result(out)
+    if result is None:
+        raise ApplicationError(
+            f"{out} has no result.json: the run did not finish (or is not a run)."
+        )
+    if result.get("stopped"):
+        raise ApplicationError(f"The run in {out} was stopped before its end; resume it first.")
+    final = out / "final"
+    if not checkpoints.is_complete(final):
+        raise ApplicationError(
+            f"{final} is missing or not sealed (its COMPLETE.json must list every file)."
+        )
+    try:
+        trained = json.loads((final / "altpref_training.json").read_text())["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ApplicationError(
+            f"{final} has no altpref_training.json: not a train CLI run."
+        ) from None
+    if trained.get("method") != round_.method:
+        raise ApplicationError(
+            f"The run trained {trained.get('method')}; round {round_.pk} is {round_.method}."
+        )
+    history, world = _progress_history(out)
+    updated = TrainingRound.objects.filter(
+        pk=round_.pk,
+        status__in=[RoundStatus.QUEUED, RoundStatus.FAILED, RoundStatus.CANCELLED],
+    ).update(
+        status=RoundStatus.EVALUATING,
+        external=True,
+        output_dir=str(out),
+        checkpoint_path=str(final),
+        step=result["global_step"],
+        total_steps=max(result.get("max_steps") or 0, result["global_step"]),
+        history=history,
+        loss=history[-1]["loss"] if history else None,
+        margins=history[-1]["margins"] if history else {},
+        world_size=world,
+        resumed_from=result.get("resumed_from") or "",
+        error="",
+        cancel_requested=False,
+        attempts=0,
+        heartbeat_at=None,
+        finished_at=None,
+    )
+    if not updated:
+        round_.refresh_from_db()
+        raise ApplicationError(
+            f"Round {round_.pk} is {round_.status}: only a queued, failed or cancelled round "
+            "takes an external run.",
+            status_code=409,
+        )
+    transaction.on_commit(lambda: _enqueue_phases(round_.pk))
+    round_.refresh_from_db()
+    return round_
+
+
+def _enqueue_phases(round_id: int) -> None:
+    """Queue evaluation and feedback of an attached run (round_claim takes an EVALUATING round
+    without a heartbeat)."""
+    from celery import uuid
+
+    from .tasks import round_run_task
+
+    task_id = uuid()
+    TrainingRound.objects.filter(pk=round_id).update(task_id=task_id)
+    round_run_task.apply_async(args=[round_id], task_id=task_id)
+
+
 # --- evaluation and feedback -------------------------------------------------------------------
 
 
