@@ -11,7 +11,8 @@ CPU (no CUDA; tests and demos): multi-process runs use gloo. accelerate 1.15 nev
 FSDP environment would be silently ignored and the round would train as plain DDP. torch's
 ``fully_shard`` itself works on CPU with gloo, so on CPU the ``fsdp`` strategy runs
 ``python -m modeltrain.mcmdpo.launch train ...``: the same CLI after `_allow_cpu_fsdp` lets the
-state become FSDP. DeepSpeed needs CUDA (and the ``deepspeed`` package): refused on CPU.
+state become FSDP (and gathers the sharded weights when saving, which accelerate leaves sharded
+on a CPU mesh). DeepSpeed needs CUDA (and the ``deepspeed`` package): refused on CPU.
 """
 
 from __future__ import annotations
@@ -121,6 +122,24 @@ def _allow_cpu_fsdp() -> None:
             self.fsdp_plugin = fsdp_plugin
 
     state.AcceleratorState.__init__ = init
+
+    from accelerate import Accelerator
+
+    original_get_state_dict = Accelerator.get_state_dict
+
+    def get_state_dict(self, model, unwrap=True):
+        # On a CPU mesh, get_model_state_dict(full_state_dict=True, cpu_offload=True) hands back
+        # the sharded DTensors themselves, which safetensors cannot save ("invalid python
+        # storage"). Gather them here; every process calls this (Trainer.save_model).
+        from torch.distributed.tensor import DTensor
+
+        gathered = original_get_state_dict(self, model, unwrap=unwrap)
+        return {
+            name: value.full_tensor() if isinstance(value, DTensor) else value
+            for name, value in gathered.items()
+        }
+
+    Accelerator.get_state_dict = get_state_dict
 
 
 if __name__ == "__main__":  # the CPU FSDP entry point: the train CLI, FSDP allowed on gloo
