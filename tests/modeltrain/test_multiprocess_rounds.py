@@ -219,3 +219,48 @@ def test_cancel_ends_the_whole_group(loop_data, worker):
     assert _all_gone(members) and _nothing_trains_into(out)
     assert checkpoints.newest_complete_checkpoint(out) is not None  # stopped with a checkpoint
     assert done.step < 500
+
+
+# --- the same child process path without a broker (runs on the SQLite default too) ------------
+
+
+@pytest.fixture
+def not_sent(monkeypatch):
+    monkeypatch.setattr(services, "_enqueue", lambda round_id: None)
+
+
+def test_two_process_round_and_cancel_in_process(loop_data, not_sent):
+    """round_run as the task calls it, in this process: a 2-process round, then a cancel."""
+    import threading
+
+    def start(max_steps: int):
+        return services.round_start(
+            user=loop_data["user"],
+            snapshot_id=loop_data["snapshot"].pk,
+            method="mcmdpo",
+            base_model="tiny",
+            hyperparameters={"max_steps": max_steps, "save_steps": 2, "per_device_batch_size": 2},
+            options=OPTIONS,
+            processes=2,
+        )
+
+    round_ = start(4)
+    assert services.round_run(round_id=round_.pk) == RoundStatus.DONE
+    _assert_trained_in_two_processes(TrainingRound.objects.get(pk=round_.pk), 4)
+
+    long = start(500)
+    rows = TrainingRound.objects.filter(pk=long.pk)
+    outcome = []
+    runner = threading.Thread(target=lambda: outcome.append(services.round_run(round_id=long.pk)))
+    runner.start()
+    try:
+        _wait_for(lambda: rows.get().step >= 2, 300, "training to start", [])
+        out = Path(rows.get().output_dir)
+        members = _tree(_launch_record(out)["pgid"])
+        assert len(members) >= 3  # launcher + 2 trainers
+        services.round_cancel(user=loop_data["user"], round_id=long.pk)
+    finally:
+        runner.join(timeout=120)
+    assert outcome == [RoundStatus.CANCELLED]
+    assert _all_gone(members) and _nothing_trains_into(out)
+    assert checkpoints.newest_complete_checkpoint(out) is not None
