@@ -143,7 +143,10 @@ def _allow_cpu_fsdp() -> None:
 
 
 if __name__ == "__main__":  # the CPU FSDP entry point: the train CLI, FSDP allowed on gloo
-    _allow_cpu_fsdp()
-    from modeltrain.mcmdpo.cli import main
+    import runpy
 
-    raise SystemExit(main())
+    _allow_cpu_fsdp()
+    # Exactly `python -m modeltrain.mcmdpo ...` (argv passes through): nothing but the CLI's
+    # command line is relied on.
+    sys.argv[0] = "modeltrain.mcmdpo"
+    runpy.run_module("modeltrain.mcmdpo", run_name="__main__", alter_sys=True)
