@@ -41,6 +41,11 @@ urlpatterns = [
         views.RoundListCreateApi.as_view(),
         name="rounds",
     ),
+    path(
+        "projects/<int:project_id>/rounds/<int:round_id>/attach/",
+        views.RoundAttachApi.as_view(),
+        name="round-attach",
+    ),
     path("rounds/<int:round_id>/", views.RoundDetailApi.as_view(), name="round"),
     path("rounds/<int:round_id>/cancel/", views.RoundCancelApi.as_view(), name="round-cancel"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -25,8 +25,9 @@ from annotate.selectors import project_get_for_user, project_list_for_user, proj
 from core.errors import ApplicationError, NotFound
 from modeltrain.models import Method as RoundMethod
 from modeltrain.models import RoundStatus, TrainingRound
+from modeltrain.models import Strategy as RoundStrategy
 from modeltrain.selectors import round_get_for_user, round_list_for_project
-from modeltrain.services import round_cancel, round_start
+from modeltrain.services import round_attach, round_cancel, round_start
 from preferences.models import (
     CandidatePair,
     Choice,
@@ -491,6 +492,10 @@ class RoundOutput(serializers.ModelSerializer):
             "negative_type",
             "hyperparameters",
             "options",
+            "processes",
+            "strategy",
+            "world_size",
+            "external",
             "status",
             "step",
             "total_steps",
@@ -543,6 +548,24 @@ class RoundInput(serializers.Serializer):
     )
     hyperparameters = serializers.DictField(required=False, default=dict)
     options = serializers.DictField(required=False, default=dict)
+    processes = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        max_value=64,
+        help_text="training processes on the worker's machine; null: one per GPU it sees",
+    )
+    strategy = serializers.ChoiceField(
+        choices=RoundStrategy.choices,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="empty: ddp for LoRA, fsdp for full fine-tuning",
+    )
+    external = serializers.BooleanField(
+        required=False, default=False, help_text="trained elsewhere and attached: not queued"
+    )
 
 
 @extend_schema(tags=["rounds"], parameters=[RoundFilter], responses={200: RoundOutput, **ERRORS})
@@ -580,6 +603,9 @@ class RoundListCreateApi(_ProjectListApi):
             negative_type=d["negative_type"],
             hyperparameters=d["hyperparameters"],
             options=d["options"],
+            processes=d["processes"],
+            strategy=d["strategy"],
+            external=d["external"],
         )
         return Response(RoundDetailOutput(round_).data, status=status.HTTP_202_ACCEPTED)
 
@@ -607,3 +633,29 @@ class RoundCancelApi(APIView):
         round_ = _round(request, round_id)
         round_ = round_cancel(user=request.user, round_id=round_.pk)
         return Response(RoundDetailOutput(round_).data)
+
+
+class RoundAttachInput(serializers.Serializer):
+    output_dir = serializers.CharField(
+        max_length=1000, help_text="the finished run's --output folder, an absolute server path"
+    )
+
+
+class RoundAttachApi(APIView):
+    @extend_schema(
+        tags=["rounds"],
+        summary="Attach a finished external run (admins); the round then evaluates on the gpu queue",
+        request=RoundAttachInput,
+        responses={202: RoundDetailOutput, 409: OpenApiResponse(ERROR), **ERRORS},
+    )
+    def post(self, request, project_id: int, round_id: int):
+        project = _project(request, project_id, Role.ADMIN)
+        round_ = _round(request, round_id)
+        if round_.project_id != project.pk:
+            raise NotFound("No such round in this project.")
+        data = RoundAttachInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        round_ = round_attach(
+            user=request.user, round_id=round_.pk, output_dir=data.validated_data["output_dir"]
+        )
+        return Response(RoundDetailOutput(round_).data, status=status.HTTP_202_ACCEPTED)

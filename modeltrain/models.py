@@ -18,6 +18,15 @@ class Method(models.TextChoices):
     MCMDPO = "mcmdpo", "MCM-DPO"
 
 
+class Strategy(models.TextChoices):
+    """How the processes of a multi-process round share the model (modeltrain.mcmdpo.launch)."""
+
+    DDP = "ddp", "DDP (every process holds the model)"
+    FSDP = "fsdp", "FSDP2 (full sharding)"
+    DEEPSPEED_ZERO2 = "deepspeed_zero2", "DeepSpeed ZeRO-2"
+    DEEPSPEED_ZERO3 = "deepspeed_zero3", "DeepSpeed ZeRO-3"
+
+
 class RoundStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Training"
@@ -56,6 +65,11 @@ class TrainingRound(models.Model):
     hyperparameters = models.JSONField(default=dict, blank=True)
     # Round-level knobs that are not training options: evaluation and feedback settings.
     options = models.JSONField(default=dict, blank=True)
+    # Training processes on the worker's machine; null: one per GPU the worker sees (1 on a CPU).
+    processes = models.PositiveSmallIntegerField(null=True, blank=True)
+    strategy = models.CharField(max_length=16, choices=Strategy.choices, default=Strategy.DDP)
+    # Trained elsewhere (a cluster's multi-node run) and attached: no gpu-queue training.
+    external = models.BooleanField(default=False)
 
     status = models.CharField(max_length=12, choices=RoundStatus.choices, default="queued")
     step = models.PositiveIntegerField(default=0)
@@ -66,6 +80,9 @@ class TrainingRound(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     max_attempts = models.PositiveSmallIntegerField(default=3)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    world_size = models.PositiveSmallIntegerField(default=0)  # processes the last run used
+    # The process group of the running `train` child, so a later attempt can end an orphan.
+    child_pgid = models.IntegerField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
 
     output_dir = models.CharField(max_length=500, blank=True)
@@ -99,6 +116,13 @@ class TrainingRound(models.Model):
             ),
             models.CheckConstraint(
                 condition=in_choices("status", RoundStatus), name="round_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=in_choices("strategy", Strategy), name="round_strategy_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(processes__isnull=True) | Q(processes__gte=1),
+                name="round_processes_positive",
             ),
             models.CheckConstraint(
                 condition=~Q(base_model="") | Q(from_round__isnull=False),

@@ -188,3 +188,48 @@ def round_curve_svg(*, round_: TrainingRound, width: int = 480, height: int = 16
         if coords:
             lines.append({"name": name, "points": coords, "colour": palette[i % len(palette)]})
     return {"width": width, "height": height, "lines": lines, "lo": lo, "hi": hi, "steps": max_step}
+
+
+def round_base_for_launch(*, round_: TrainingRound) -> str:
+    """The base model a launch line names: the round's base, or the previous round's model."""
+    if round_.from_round_id:
+        return round_.from_round.checkpoint_path
+    return round_.base_model
+
+
+def round_launch_line(
+    *,
+    round_: TrainingRound,
+    nodes: int,
+    snapshot_dir: str,
+    output_dir: str,
+    base: str | None = None,
+    processes_per_node: int | None = None,
+    main_process_ip: str = "$MAIN_PROCESS_IP",
+    main_process_port: int = 29500,
+    fsdp_wrap: list[str] | None = None,
+) -> str:
+    """The shell line each machine of a multi-node run executes for this round (machine ranks
+    0..nodes-1 through $MACHINE_RANK). Pure: the config file it names is written by the
+    round_launch_command management command (services.round_config_write)."""
+    import shlex
+
+    from modeltrain.mcmdpo.launch import launch_command
+
+    argv = launch_command(
+        strategy=round_.strategy,
+        processes=processes_per_node or round_.processes or 8,
+        nodes=nodes,
+        machine_rank="$MACHINE_RANK",
+        main_process_ip=main_process_ip,
+        main_process_port=main_process_port,
+        snapshot=snapshot_dir,
+        base=base or round_base_for_launch(round_=round_),
+        method=round_.method,
+        output=output_dir,
+        config=f"{output_dir}/config.json",
+        fsdp_wrap=fsdp_wrap,
+        python="python",
+    )
+    # $VARIABLES stay unquoted so each machine's shell fills them in.
+    return " ".join(a if a.startswith("$") else shlex.quote(a) for a in argv)

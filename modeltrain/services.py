@@ -38,6 +38,7 @@ from .models import (
     Method,
     RoundOutput,
     RoundStatus,
+    Strategy,
     TrainingRound,
 )
 
@@ -287,11 +288,16 @@ def round_start(
     hyperparameters: dict | None = None,
     options: dict | None = None,
     project_id: int | None = None,
+    processes: int | None = None,
+    strategy: str = "",
+    external: bool = False,
 ) -> TrainingRound:
     """Record a round (project admins only) and enqueue it on the gpu queue after commit.
 
     project_id, when given, is the project the caller is working in: a snapshot of any other
-    project is "not found" there (the API's per-project routes).
+    project is "not found" there (the API's per-project routes). processes=None trains on every
+    GPU the worker sees; strategy "" picks DDP for LoRA and FSDP for full fine-tuning. An
+    `external` round is not queued: it is trained elsewhere (round_launch_command) and attached.
     """
     from snapshots.models import Snapshot, SnapshotKind
 
@@ -342,6 +348,9 @@ def round_start(
         negative_type=negative_type,
         hyperparameters=hyperparameters,
     )
+    strategy = round_strategy_check(
+        processes=processes, strategy=strategy, use_lora=config.use_lora
+    )
     merged_options = round_options_check(
         {**DEFAULT_OPTIONS, **(TINY_OPTIONS if tiny else {}), **round_options_check(options or {})}
     )
@@ -357,10 +366,41 @@ def round_start(
             hyperparameters=_stored_hyperparameters(config),
             options=merged_options,
             max_attempts=_conf("MAX_ATTEMPTS"),
+            processes=processes,
+            strategy=strategy,
+            external=bool(external),
             created_by=user,
         )
-        transaction.on_commit(lambda: _enqueue(round_.pk))
+        if not external:
+            transaction.on_commit(lambda: _enqueue(round_.pk))
     return round_
+
+
+MAX_PROCESSES = 64
+
+
+def round_strategy_check(*, processes, strategy: str, use_lora: bool) -> str:
+    """The strategy a round will use ("" → the default for its kind of fine-tuning); a bad
+    process count or strategy raises ApplicationError (a 400 on the form and the API)."""
+    from modeltrain.mcmdpo.launch import default_strategy
+
+    if processes is not None and (
+        not isinstance(processes, int)
+        or isinstance(processes, bool)
+        or not 1 <= processes <= MAX_PROCESSES
+    ):
+        raise ApplicationError(
+            f"Processes must be a whole number from 1 to {MAX_PROCESSES}, or empty for one per "
+            "GPU of the worker.",
+            extra={"field": "processes"},
+        )
+    strategy = strategy or default_strategy(use_lora=use_lora)
+    if strategy not in Strategy.values:
+        raise ApplicationError(
+            f'Unknown strategy "{strategy}"; use one of {", ".join(Strategy.values)}.',
+            extra={"field": "strategy"},
+        )
+    return strategy
 
 
 def _enqueue(round_id: int) -> None:
@@ -507,7 +547,11 @@ def round_run(*, round_id: int, task_id: str = "") -> str:
             return _run_phases(round_)
         except Exception as exc:  # noqa: BLE001 - any failure ends up on the round's page
             log.exception("round %s failed", round_id)
-            tail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            tail = (
+                str(exc)
+                if isinstance(exc, TrainingFailed)
+                else "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            )
             _finish(round_id, RoundStatus.FAILED, from_statuses=ACTIVE_STATUSES, error=tail[-4000:])
             return RoundStatus.FAILED
 
@@ -603,73 +647,298 @@ def tiny_base_for_project(*, project_id: int) -> Path:
     return _publish_dir(build, rounds_root() / f"tiny-base-p{project_id}-{digest}")
 
 
-def _train(round_: TrainingRound) -> Path | None:
-    """Run (or resume) training; the published final folder, or None when cancelled."""
+class TrainingFailed(Exception):
+    """The `train` child exited with an error; the message is the tail of its stderr."""
+
+
+def _config_for_child(round_: TrainingRound, base: str) -> dict:
     from modeltrain.mcmdpo.config import MCMDPOConfig
-    from modeltrain.mcmdpo.run import run_training
+
+    config = MCMDPOConfig.from_dict(
+        {
+            **round_.hyperparameters,
+            "method": round_.method,
+            "base_model": base,
+            "paradigm": round_.paradigm,
+            "negative_image": round_.negative_type,
+        }
+    )
+    return config.to_dict()
+
+
+def round_config_write(*, round_: TrainingRound, out: Path, base: str) -> Path:
+    """Write the round's `train --config` file (and round.json) into `out`; the config's path."""
+    out.mkdir(parents=True, exist_ok=True)
+    data = _config_for_child(round_, base)
+    (out / "round.json").write_text(json.dumps({"round": round_.pk, "config": data}, indent=1))
+    for key in ("base_model", "method"):  # given on the command line
+        data.pop(key)
+    path = out / "config.json"
+    path.write_text(json.dumps(data, indent=1))
+    return path
+
+
+def _worker_processes(round_: TrainingRound) -> tuple[int, bool]:
+    """(processes, cpu): the round's count, or one per GPU this worker sees (1 without CUDA)."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    return round_.processes or (torch.cuda.device_count() if cuda else 1) or 1, not cuda
+
+
+def _train(round_: TrainingRound) -> Path | None:
+    """Run (or resume) training in a child process group; the final folder, None if cancelled.
+
+    The child is the package's `train` CLI (under `accelerate launch` for more than one process);
+    its progress log is tailed into the row, cancel ends the whole group, and a group a dead
+    worker left behind is ended before this attempt relaunches into the same folder.
+    """
+    from modeltrain import child_process
+    from modeltrain.mcmdpo.launch import LaunchError, fsdp_wrap_classes, launch_command
+    from modeltrain.mcmdpo.progress import ProgressReader
 
     rid = round_.pk
     out = _output_dir(round_)
     out.mkdir(parents=True, exist_ok=True)
     if not round_.output_dir:
         TrainingRound.objects.filter(pk=rid).update(output_dir=str(out))
-    config = MCMDPOConfig.from_dict(
-        {
-            **round_.hyperparameters,
-            "method": round_.method,
-            "base_model": _resolve_base(round_),
-            "paradigm": round_.paradigm,
-            "negative_image": round_.negative_type,
-        }
-    )
-    (out / "round.json").write_text(
-        json.dumps({"round": rid, "config": config.to_dict()}, indent=1)
-    )
+    child_process.end_orphans(out)
+    (out / child_process.STOP_FILE).unlink(missing_ok=True)
+    (out / "result.json").unlink(missing_ok=True)  # only this launch's result counts
+    base = _resolve_base(round_)
+    config_path = round_config_write(round_=round_, out=out, base=base)
+    processes, cpu = _worker_processes(round_)
+    multi = processes > 1
+    try:
+        argv = launch_command(
+            strategy=round_.strategy,
+            processes=processes,
+            snapshot=snapshot_folder(round_.snapshot),
+            base=base,
+            method=round_.method,
+            output=out,
+            config=config_path,
+            main_process_port=child_process.free_port() if multi else None,
+            cpu=cpu,
+            fsdp_wrap=fsdp_wrap_classes(base) if multi and round_.strategy == "fsdp" else None,
+        )
+    except LaunchError as exc:
+        raise TrainingFailed(str(exc)) from None
+
     every = max(1, _conf("PROGRESS_EVERY"))
     history = [h for h in round_.history if isinstance(h, dict)]
-    state = {"written": 0.0, "last_check": 0.0, "cancel": False}
+    reader = ProgressReader(out)
+    since = child_process.stderr_size(out)
 
-    def on_progress(entry: dict) -> None:
+    def on_event(event: dict) -> None:
+        if event.get("event") == "start" and event.get("resumed_from"):
+            TrainingRound.objects.filter(pk=rid).update(resumed_from=event["resumed_from"])
+        if event.get("event") != "log" or "step" not in event:
+            return
         point = {
-            "step": entry["step"],
-            "loss": entry.get("loss"),
-            "margins": entry.get("margins") or {},
+            "step": event["step"],
+            "loss": event.get("loss"),
+            "margins": event.get("margins") or {},
         }
         # A resumed run repeats the steps after its checkpoint: keep one point per step.
         while history and history[-1]["step"] >= point["step"]:
             history.pop()
         history.append(point)
-        if point["step"] % every and point["step"] != entry.get("total"):
+        if point["step"] % every and point["step"] != event.get("total"):
             return
         TrainingRound.objects.filter(pk=rid, status=RoundStatus.RUNNING).update(
-            step=min(point["step"], entry.get("total") or point["step"]),
-            total_steps=entry.get("total") or 0,
+            step=min(point["step"], event.get("total") or point["step"]),
+            total_steps=event.get("total") or 0,
             loss=point["loss"],
             margins=point["margins"],
             history=history,
             heartbeat_at=timezone.now(),
         )
 
-    def should_stop() -> bool:
-        # One indexed read per step at most once a second: cheap next to a training step.
-        now = time.monotonic()
-        if now - state["last_check"] >= 1.0:
-            state["last_check"] = now
-            state["cancel"] = _cancel_requested(rid)
-        return state["cancel"]
-
-    result = run_training(config, snapshot_folder(round_.snapshot), out, on_progress, should_stop)
+    # Replay what earlier launches logged: a dead worker's child may have trained (and saved) a
+    # few steps after the row's last update, and this launch resumes after them.
+    for event in reader.new_events():
+        on_event(event)
+    proc = child_process.start(argv, out)
+    TrainingRound.objects.filter(pk=rid).update(child_pgid=proc.pid, world_size=processes)
+    cancelled = False
+    try:
+        last_check = 0.0
+        while proc.poll() is None:
+            for event in reader.new_events():
+                on_event(event)
+            now = time.monotonic()
+            if now - last_check >= 1.0:  # one indexed read a second
+                last_check = now
+                if _cancel_requested(rid):
+                    cancelled = True
+                    child_process.stop_group(out, proc, **_stop_graces())
+                    break
+            time.sleep(0.2)
+    finally:
+        # Whatever happened here (an exception included), no training process outlives this.
+        if proc.poll() is None or child_process.members(out):
+            child_process.stop_group(out, proc, stop_grace=0.0, term_grace=5.0)
+        TrainingRound.objects.filter(pk=rid).update(child_pgid=None)
+    for event in reader.new_events():
+        on_event(event)
+    result = _read_result(out)
     TrainingRound.objects.filter(pk=rid).update(
-        step=result.global_step,
-        total_steps=max(result.max_steps, result.global_step),
         history=history,
         loss=history[-1]["loss"] if history else None,
         margins=history[-1]["margins"] if history else {},
-        resumed_from=str(result.resumed_from or ""),
+        **(
+            {
+                "step": result["global_step"],
+                "total_steps": max(result["max_steps"], result["global_step"]),
+                "resumed_from": result.get("resumed_from") or "",
+            }
+            if result
+            else {}
+        ),
     )
-    if result.stopped:
+    if cancelled or _cancel_requested(rid):
         return None
-    return Path(result.final_dir)
+    if proc.returncode != 0 or result is None:
+        tail = child_process.stderr_tail(out, since) or "(no output on stderr)"
+        raise TrainingFailed(f"Training exited with status {proc.returncode}:\n{tail}"[-4000:])
+    if result.get("stopped"):
+        raise TrainingFailed(
+            "Training was stopped from outside the round (a signal) before its end."
+        )
+    return Path(result["final_dir"])
+
+
+def _stop_graces() -> dict:
+    # STOP file first (a clean stop at the next step), then SIGTERM, then SIGKILL.
+    return {
+        "stop_grace": float(settings.ALTPREF_ROUNDS.get("STOP_GRACE_S", 30.0)),
+        "term_grace": 15.0,
+    }
+
+
+def _read_result(out: Path) -> dict | None:
+    try:
+        data = json.loads((out / "result.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and "global_step" in data else None
+
+
+# --- runs outside the gpu queue (multi-node clusters) -------------------------------------------
+
+
+def round_launch_prepare(*, round_: TrainingRound, output_dir: str | None = None) -> dict:
+    """Write the round's config file for an external run; what its launch line needs."""
+    out = Path(output_dir) if output_dir else _output_dir(round_)
+    base = _resolve_base(round_)
+    config = round_config_write(round_=round_, out=out, base=base)
+    return {"output_dir": str(out), "config": str(config), "base": base}
+
+
+def _progress_history(out: Path) -> tuple[list[dict], int]:
+    """(history, world size) from a run's progress log: the last entry per step, in step order."""
+    from modeltrain.mcmdpo.progress import ProgressReader
+
+    points, world = {}, 0
+    for event in ProgressReader(out).new_events():
+        if event.get("event") == "start":
+            world = int(event.get("world_size") or 0)
+        elif event.get("event") == "log" and isinstance(event.get("step"), int):
+            points[event["step"]] = {
+                "step": event["step"],
+                "loss": event.get("loss"),
+                "margins": event.get("margins") or {},
+            }
+    return [points[k] for k in sorted(points)], world
+
+
+def round_attach(*, round_id: int, output_dir: str, user=None) -> TrainingRound:
+    """Attach a finished external run (a `train` output folder) to a round and queue the rest
+    of the round (evaluation, feedback) on the gpu queue.
+
+    The folder must hold result.json of a run that finished (not stopped) and a sealed final/
+    trained with the round's method. Only a queued, failed or cancelled round takes one (409
+    otherwise). `user` None: the management command (the operator).
+    """
+    from modeltrain.mcmdpo import checkpoints
+
+    round_ = TrainingRound.objects.filter(pk=round_id).first()
+    if round_ is None:
+        raise NotFound(f"No round {round_id}.")
+    if user is not None:
+        project_get_for_user(user=user, project_id=round_.project_id, min_role=Role.ADMIN)
+    out = Path(str(output_dir or "").strip())
+    if not str(output_dir or "").strip() or not out.is_absolute():
+        raise ApplicationError("Give the run's output folder as an absolute path.")
+    if not out.is_dir():
+        raise ApplicationError(f"{out} is not a folder on this server.")
+    result = _read_result(out)
+    if result is None:
+        raise ApplicationError(
+            f"{out} has no result.json: the run did not finish (or is not a run)."
+        )
+    if result.get("stopped"):
+        raise ApplicationError(f"The run in {out} was stopped before its end; resume it first.")
+    final = out / "final"
+    if not checkpoints.is_complete(final):
+        raise ApplicationError(
+            f"{final} is missing or not sealed (its COMPLETE.json must list every file)."
+        )
+    try:
+        trained = json.loads((final / "altpref_training.json").read_text())["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ApplicationError(
+            f"{final} has no altpref_training.json: not a train CLI run."
+        ) from None
+    if trained.get("method") != round_.method:
+        raise ApplicationError(
+            f"The run trained {trained.get('method')}; round {round_.pk} is {round_.method}."
+        )
+    history, world = _progress_history(out)
+    updated = TrainingRound.objects.filter(
+        pk=round_.pk,
+        status__in=[RoundStatus.QUEUED, RoundStatus.FAILED, RoundStatus.CANCELLED],
+    ).update(
+        status=RoundStatus.EVALUATING,
+        external=True,
+        output_dir=str(out),
+        checkpoint_path=str(final),
+        step=result["global_step"],
+        total_steps=max(result.get("max_steps") or 0, result["global_step"]),
+        history=history,
+        loss=history[-1]["loss"] if history else None,
+        margins=history[-1]["margins"] if history else {},
+        world_size=world,
+        resumed_from=result.get("resumed_from") or "",
+        error="",
+        cancel_requested=False,
+        attempts=0,
+        heartbeat_at=None,
+        finished_at=None,
+    )
+    if not updated:
+        round_.refresh_from_db()
+        raise ApplicationError(
+            f"Round {round_.pk} is {round_.status}: only a queued, failed or cancelled round "
+            "takes an external run.",
+            status_code=409,
+        )
+    transaction.on_commit(lambda: _enqueue_phases(round_.pk))
+    round_.refresh_from_db()
+    return round_
+
+
+def _enqueue_phases(round_id: int) -> None:
+    """Queue evaluation and feedback of an attached run (round_claim takes an EVALUATING round
+    without a heartbeat)."""
+    from celery import uuid
+
+    from .tasks import round_run_task
+
+    task_id = uuid()
+    TrainingRound.objects.filter(pk=round_id).update(task_id=task_id)
+    round_run_task.apply_async(args=[round_id], task_id=task_id)
 
 
 # --- evaluation and feedback -------------------------------------------------------------------

@@ -14,7 +14,7 @@ from annotate.selectors import project_get_for_user
 from core.errors import ApplicationError
 
 from . import selectors, services
-from .models import Method
+from .models import Method, Strategy
 
 
 def _list_page(request, project, status=200, form=None):
@@ -38,6 +38,7 @@ def _list_page(request, project, status=200, form=None):
                 status="done"
             ),
             "methods": Method.choices,
+            "strategies": Strategy.choices,
             "form": form or {},
         },
         status=status,
@@ -73,6 +74,7 @@ def round_new(request, project_id: int):
             options["llm_prelabel"] = True
         snapshot_id = int(data.get("snapshot") or 0)
         from_round = int(data["from_round"]) if data.get("from_round") else None
+        processes = int(data["processes"]) if (data.get("processes") or "").strip() else None
         round_ = services.round_start(
             user=request.user,
             snapshot_id=snapshot_id,
@@ -83,9 +85,15 @@ def round_new(request, project_id: int):
             negative_type=data.get("negative_type") or "noise",
             hyperparameters=hyper,
             options=options,
+            processes=processes,
+            strategy=data.get("strategy") or "",
         )
     except (ValueError, ApplicationError) as exc:
-        message = exc.message if isinstance(exc, ApplicationError) else "Choose a snapshot."
+        message = (
+            exc.message
+            if isinstance(exc, ApplicationError)
+            else "Choose a snapshot; processes must be a whole number."
+        )
         messages.error(request, message)
         return _list_page(request, project, status=getattr(exc, "status_code", 400), form=data)
     messages.success(request, f"Round {round_.pk} queued.")
@@ -104,11 +112,26 @@ def round_detail(request, round_id: int):
         "comparison": selectors.round_comparison(round_=round_) if round_.scores else [],
         "previous": selectors.round_previous(round_=round_),
         "candidates": selectors.round_candidates(round_=round_)[:100],
+        "launch_line": _launch_line(round_),
     }
     template = "modeltrain/detail.html"
     if request.htmx:
         template += "#status"
     return render(request, template, context)
+
+
+def _launch_line(round_) -> str:
+    """The 2-machine launch line (a template for clusters; round_launch_command fills in more)."""
+    out = round_.output_dir or str(services.rounds_root() / f"round-{round_.pk}")
+    try:
+        return selectors.round_launch_line(
+            round_=round_,
+            nodes=2,
+            snapshot_dir=str(services.snapshot_folder(round_.snapshot)),
+            output_dir=out,
+        )
+    except ValueError:
+        return ""
 
 
 @require_POST

@@ -29,6 +29,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--user", help="username recorded as the starter (default: a superuser)"
         )
+        parser.add_argument(
+            "--processes", type=int, help="training processes (default: one per worker GPU)"
+        )
+        parser.add_argument(
+            "--strategy",
+            default="",
+            choices=["", "ddp", "fsdp", "deepspeed_zero2", "deepspeed_zero3"],
+            help="default: ddp for LoRA, fsdp for full fine-tuning",
+        )
         parser.add_argument("--wait", action="store_true", help="wait and print progress")
         parser.add_argument("--timeout", type=float, default=0, help="--wait limit in seconds")
 
@@ -62,6 +71,8 @@ class Command(BaseCommand):
                 negative_type=opts["negative"],
                 hyperparameters=hyper,
                 options=round_options,
+                processes=opts["processes"],
+                strategy=opts["strategy"],
             )
         except ApplicationError as exc:
             raise CommandError(exc.message) from None
