@@ -237,4 +237,7 @@ ALTPREF_ROUNDS = {
     # round over only once the heartbeat is 3x this old (the old worker is gone).
     "HEARTBEAT_S": env.float("ALTPREF_ROUND_HEARTBEAT_S", default=30.0),
     "PROGRESS_EVERY": env.int("ALTPREF_ROUND_PROGRESS_EVERY", default=5),  # steps between writes
+    # Cancel: how long the training processes get to stop at a step boundary after STOP before
+    # they are sent SIGTERM (then SIGKILL).
+    "STOP_GRACE_S": env.float("ALTPREF_ROUND_STOP_GRACE_S", default=30.0),
 }

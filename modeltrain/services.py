@@ -106,7 +106,10 @@ HYPER_BOUNDS = {
     "seed": (0, 2**32 - 1),
     "negative_seed": (0, 2**32 - 1),
 }
-HYPER_CHOICES = {"attention": ("auto", "sdpa", "flex")}  # lr_scheduler: transformers' names
+HYPER_CHOICES = {
+    "attention": ("auto", "sdpa", "flex"),
+    "prompt_template": ("model", "vicuna_v1"),
+}  # lr_scheduler: transformers' names
 _TYPE_NAMES = {"int": int, "float": float, "bool": bool, "str": str, "None": type(None)}
 
 
@@ -812,7 +815,7 @@ def _train(round_: TrainingRound) -> Path | None:
 def _stop_graces() -> dict:
     # STOP file first (a clean stop at the next step), then SIGTERM, then SIGKILL.
     return {
-        "stop_grace": float(settings.ALTPREF_ROUNDS.get("STOP_GRACE_S", 30.0)),
+        "stop_grace": float(_conf("STOP_GRACE_S")),
         "term_grace": 15.0,
     }
 
@@ -944,12 +947,23 @@ def _enqueue_phases(round_id: int) -> None:
 # --- evaluation and feedback -------------------------------------------------------------------
 
 
-def _generate(model_dir: str, items: list[tuple[str, str]], options: dict, *, trained: bool):
+def _generate(
+    round_: TrainingRound, model_dir: str, items: list[tuple[str, str]], *, trained: bool
+):
     import torch
 
+    from modeltrain.mcmdpo.data import PromptStyle
     from modeltrain.mcmdpo.generate import generate_alt_texts, load_trained
     from modeltrain.mcmdpo.modeling import load_model_and_processor
 
+    # The base model is asked the way the round's model was trained to be asked (a fair
+    # comparison); the reference's LLaVA needs its vicuna_v1 template and square pictures.
+    hyper = round_.hyperparameters
+    style = PromptStyle(
+        template=hyper.get("prompt_template", "model"),
+        pad_to_square=bool(hyper.get("pad_to_square", False)),
+    )
+    options = round_.options
     if trained:
         model, processor = load_trained(model_dir)
     else:
@@ -964,6 +978,7 @@ def _generate(model_dir: str, items: list[tuple[str, str]], options: dict, *, tr
         num_beams=int(options.get("num_beams") or 3),
         max_new_tokens=int(options.get("max_new_tokens") or 64),
         batch_size=int(options.get("batch_size") or 8),
+        style=style,
     )
 
 
@@ -997,7 +1012,7 @@ def _evaluate(round_: TrainingRound) -> None:
     posts = [post for post, _ in rows]
     refs = [ref for _, ref in rows]
     items = [(_image_path(p), p.context) for p in posts]
-    texts = _generate(round_.checkpoint_path, items, round_.options, trained=True)
+    texts = _generate(round_, round_.checkpoint_path, items, trained=True)
     with transaction.atomic():
         for post, ref, text in zip(posts, refs, texts, strict=True):
             RoundOutput.objects.update_or_create(
@@ -1010,7 +1025,7 @@ def _evaluate(round_: TrainingRound) -> None:
     scores = _score_outputs(round_, posts, texts, refs, which="trained")
     base_scores = {}
     if round_.options.get("evaluate_base", True):
-        base_texts = _generate(_resolve_base(round_), items, round_.options, trained=False)
+        base_texts = _generate(round_, _resolve_base(round_), items, trained=False)
         base_scores = _score_outputs(round_, posts, base_texts, refs, which="base")
     TrainingRound.objects.filter(pk=round_.pk).update(
         scores=scores, base_scores=base_scores, eval_count=len(posts), heartbeat_at=timezone.now()
@@ -1029,7 +1044,7 @@ def _feed_back(round_: TrainingRound) -> None:
     if not posts:
         return
     items = [(_image_path(p), p.context) for p in posts]
-    texts = _generate(round_.checkpoint_path, items, round_.options, trained=True)
+    texts = _generate(round_, round_.checkpoint_path, items, trained=True)
     created = 0
     for post, text in zip(posts, texts, strict=True):
         created += _candidate_for(round_, post, text.strip())
