@@ -38,15 +38,26 @@ class TinyShape:
         return (self.image_size // self.patch_size) ** 2
 
 
-def build_tokenizer(texts: Iterable[str], *, extra_words: Iterable[str] = ()):
-    """A word-level PreTrainedTokenizerFast trained on `texts` with pad/eos/image special tokens."""
+def build_tokenizer(
+    texts: Iterable[str],
+    *,
+    extra_words: Iterable[str] = (),
+    specials: Iterable[str] = (IMAGE_TOKEN,),
+    named: dict[str, str] | None = None,
+):
+    """A word-level PreTrainedTokenizerFast trained on `texts` with pad/eos and `specials`.
+
+    `named` are the tokenizer's named special tokens (image_token, ...); by default LLaVA's.
+    """
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     core = Tokenizer(models.WordLevel(unk_token="<unk>"))
     core.normalizer = normalizers.NFKC()
     core.pre_tokenizer = pre_tokenizers.Whitespace()
-    trainer = trainers.WordLevelTrainer(special_tokens=SPECIAL_TOKENS, min_frequency=1)
+    trainer = trainers.WordLevelTrainer(
+        special_tokens=[*SPECIAL_TOKENS[:4], *specials], min_frequency=1
+    )
     corpus = [*texts, TEMPLATE_WORDS, *extra_words]
     core.train_from_iterator(corpus, trainer=trainer)
     tokenizer = PreTrainedTokenizerFast(
@@ -55,7 +66,7 @@ def build_tokenizer(texts: Iterable[str], *, extra_words: Iterable[str] = ()):
         unk_token="<unk>",
         bos_token="<s>",
         eos_token="</s>",
-        extra_special_tokens={"image_token": IMAGE_TOKEN},
+        extra_special_tokens=named or {"image_token": IMAGE_TOKEN},
     )
     tokenizer.padding_side = "left"  # generation and trl's prompt padding expect left padding
     return tokenizer

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from modeltrain.mcmdpo import tiny
 from modeltrain.mcmdpo.processors import make_processor
-from modeltrain.mcmdpo.tiny import TEMPLATE_WORDS, TinyShape, build_llava_config, build_processor
+from modeltrain.mcmdpo.tiny import TinyShape, build_llava_config, build_processor
 
 TEXT = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4)
 TEXT_KV = dict(TEXT, num_key_value_heads=2)
@@ -55,28 +56,10 @@ GEMMA = (
 
 
 def build_tokenizer(texts: Iterable[str], specials: list[str], *, named: dict[str, str]):
-    """A word-level PreTrainedTokenizerFast over `texts` whose `specials` are single tokens."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    core = Tokenizer(models.WordLevel(unk_token="<unk>"))
-    core.normalizer = normalizers.NFKC()
-    core.pre_tokenizer = pre_tokenizers.Whitespace()
-    base = ["<pad>", "<unk>", "<s>", "</s>"]
-    trainer = trainers.WordLevelTrainer(special_tokens=base + specials, min_frequency=1)
-    core.train_from_iterator(
-        [*texts, TEMPLATE_WORDS, "user assistant model User Assistant"], trainer
+    """tiny.build_tokenizer with a family's special tokens and chat-template role words."""
+    return tiny.build_tokenizer(
+        texts, specials=specials, named=named, extra_words=["user assistant model User Assistant"]
     )
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=core,
-        pad_token="<pad>",
-        unk_token="<unk>",
-        bos_token="<s>",
-        eos_token="</s>",
-        extra_special_tokens=named,
-    )
-    tokenizer.padding_side = "left"
-    return tokenizer
 
 
 def _ids(tokenizer, **names: str) -> dict[str, int]:
