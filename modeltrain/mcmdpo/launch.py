@@ -113,13 +113,12 @@ def _allow_cpu_fsdp() -> None:
     def init(self, *args, fsdp_plugin=None, **kwargs):
         original(self, *args, fsdp_plugin=fsdp_plugin, **kwargs)
         wanted = os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
-        if (
-            wanted
-            and fsdp_plugin is not None
-            and self.distributed_type == DistributedType.MULTI_CPU
-        ):
+        # A later AcceleratorState() (no plugin; Trainer's resume path makes one) copies the
+        # process state's MULTI_CPU back: keep the plugin of the first call, and FSDP with it.
+        plugin = fsdp_plugin or getattr(self, "fsdp_plugin", None)
+        if wanted and plugin is not None and self.distributed_type == DistributedType.MULTI_CPU:
             self.distributed_type = DistributedType.FSDP
-            self.fsdp_plugin = fsdp_plugin
+            self.fsdp_plugin = plugin
 
     state.AcceleratorState.__init__ = init
 

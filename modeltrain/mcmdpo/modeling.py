@@ -96,9 +96,13 @@ def prepare_trainable(model, config: MCMDPOConfig):
     }
     if not any(train.values()):
         raise ValueError("nothing to train: enable the vision encoder, projector or language model")
+    from modeltrain.mcmdpo.families import adapter_for
+
+    # Parameters the family never uses stay frozen (see FamilyAdapter.unused_parameters).
+    unused = adapter_for(model.config).unused_parameters(model)
     if not config.use_lora:
         for name, param in model.named_parameters():
-            param.requires_grad_(train[parameter_group(name)])
+            param.requires_grad_(train[parameter_group(name)] and name not in unused)
         return model
 
     from peft import LoraConfig, get_peft_model
@@ -114,6 +118,7 @@ def prepare_trainable(model, config: MCMDPOConfig):
             if isinstance(module, torch.nn.Linear)
             and name.split(".")[-1] in LINEAR_NAMES
             and parameter_group(name) in groups
+            and f"{name}.weight" not in unused
         ]
         if not targets:
             raise ValueError(f"no LoRA target ({linear}) found in the trained parts {groups}")

@@ -14,7 +14,7 @@ from modeltrain.mcmdpo.data import NegativeSpec, PreferenceDataset
 from modeltrain.mcmdpo.families import UnsupportedModel, adapter_for
 from modeltrain.mcmdpo.formats import read_records
 from modeltrain.mcmdpo.generate import generate_alt_texts
-from modeltrain.mcmdpo.modeling import load_model_and_processor
+from modeltrain.mcmdpo.modeling import load_model_and_processor, prepare_trainable
 from modeltrain.mcmdpo.packing import condition_logps, packed_layout, unpacked_layout
 from modeltrain.mcmdpo.refcache import dataset_condition_logps
 from modeltrain.mcmdpo.run import run_training
@@ -69,6 +69,18 @@ def test_packed_log_probs_equal_unpacked(family, bases, snapshot):
         assert from_packed[:, 0, 0, 0].ne(from_packed[:, 1, 0, 0]).all(), (family, kind)
         # the tree is smaller than the eight sequences it stands for
         assert packed.num_tokens < unpacked.num_tokens
+
+
+@pytest.mark.parametrize("family", SUPPORTED)
+def test_every_trainable_parameter_gets_a_gradient(family, bases, snapshot):
+    """An unused trainable parameter stalls DDP and breaks an FSDP resume: none may be left."""
+    model, processor = load_model_and_processor(str(bases(family)))
+    model = prepare_trainable(model, MCMDPOConfig(use_lora=False))
+    dataset = PreferenceDataset(read_records(snapshot), processor)
+    layout = packed_layout([dataset[0], dataset[1]], processor.tokenizer.pad_token_id)
+    condition_logps(model.train(), layout).sum().backward()
+    idle = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not idle, (family, idle)
 
 
 def _config(base, method, **overrides):

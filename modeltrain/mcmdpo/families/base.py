@@ -24,6 +24,9 @@ from typing import ClassVar
 
 import torch
 
+# Module names of vision encoders (LLaVA/Gemma/PaliGemma, Idefics3, Qwen-VL).
+VISION_TOWERS = ("vision_tower", "vision_model", "visual")
+
 
 class FamilyAdapter:
     """One family's answers; subclasses override what differs from LLaVA-1.5."""
@@ -39,6 +42,21 @@ class FamilyAdapter:
     def __init__(self, config=None):
         # None when resolved from a processor alone (data preparation needs no model config).
         self.config = config
+
+    def unused_parameters(self, model) -> set[str]:
+        """Names of parameters the model never uses to write text (they would get no gradient).
+
+        Training leaves them frozen: DDP would otherwise wait for their gradients, and a resumed
+        FSDP run finds no optimizer state for them. Default: a vision tower's pooling head
+        (SigLIP's), which image-text models never read, since they take the token sequence.
+        """
+        unused = set()
+        for name, _ in model.named_parameters():
+            parts = name.split(".")
+            vision = [i for i, part in enumerate(parts) if part in VISION_TOWERS]
+            if vision and "head" in parts[vision[0] :]:
+                unused.add(name)
+        return unused
 
     def check(self) -> None:
         """Raise UnsupportedModel when this model cannot be trained correctly (default: it can)."""
