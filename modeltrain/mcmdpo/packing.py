@@ -63,7 +63,6 @@ class Layout:
     path_mask: torch.Tensor | None = None
     path_image: torch.Tensor | None = None
     token_path: torch.Tensor | None = None
-    token_offset: torch.Tensor | None = None
 
     def to(self, device) -> Layout:
         moved = {f.name: _move(getattr(self, f.name), device) for f in dataclasses.fields(self)}
@@ -180,7 +179,6 @@ def packed_layout(examples: list[RecordExample], pad_token_id: int) -> Layout:
     visible = torch.zeros(n, 1, length, length, dtype=torch.bool)
     responses = torch.zeros(n, length, dtype=torch.bool)
     token_path = torch.zeros(n, length, dtype=torch.long)
-    token_offset = torch.zeros(n, length, dtype=torch.long)
     scored = _Scored()
     for b, pack in enumerate(packs):
         size = len(pack.ids)
@@ -196,7 +194,6 @@ def packed_layout(examples: list[RecordExample], pad_token_id: int) -> Layout:
         visible[b, 0, pad, pad] = True
         responses[b, :size] = torch.tensor(pack.is_response)
         token_path[b, :size] = 8 * b + torch.tensor(pack.path)
-        token_offset[b, :size] = torch.tensor(pack.positions)
         for predictor, start, tokens, cond in pack.responses:
             scored.add(b, predictor, start, tokens, 8 * b + cond)
     keep, pair_pos, labels, conds = scored.finish(n, length)
@@ -219,7 +216,7 @@ def packed_layout(examples: list[RecordExample], pad_token_id: int) -> Layout:
     images = stack_images(images)
     return Layout(
         input_ids, visible, position_ids, images, keep, pair_pos, labels, conds, n, responses,
-        path_ids, path_mask, path_image, token_path, token_offset,
+        path_ids, path_mask, path_image, token_path,
     )  # fmt: skip
 
 

@@ -44,7 +44,8 @@ class QwenVL(FamilyAdapter):
         )
         if layout.attention_mask.dim() == 2:
             return positions
-        return positions[:, layout.token_path, layout.token_offset]
+        # a packed token's offset in its branch is its (0-based, per-branch) position id
+        return positions[:, layout.token_path, layout.position_ids]
 
 
 def _rope_module(model):
