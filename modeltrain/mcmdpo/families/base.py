@@ -103,8 +103,7 @@ class FamilyAdapter:
 
     def split_images(self, outputs) -> list[dict[str, torch.Tensor]]:
         """Per-image pieces of a processor call's image outputs (one image per prompt)."""
-        count = outputs["input_ids"].shape[0] if torch.is_tensor(outputs["input_ids"]) else None
-        count = count or len(outputs["input_ids"])
+        count = len(outputs["input_ids"])  # a tensor's rows or a list of rows: one per prompt
         keys = [k for k in self.image_keys if k in outputs]
         return [{k: outputs[k][i : i + 1] for k in keys} for i in range(count)]
 

@@ -29,7 +29,7 @@ class QwenVL(FamilyAdapter):
         ]
 
     def position_ids(self, model, layout) -> torch.Tensor:
-        rope = _rope_module(model)
+        rope = self._rope = getattr(self, "_rope", None) or _rope_module(model)  # found once
         image_token = self.image_token_id()
         grids = layout.image_inputs["image_grid_thw"]
         if layout.attention_mask.dim() == 2:  # unpacked: one image per row, rows in image order
