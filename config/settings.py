@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "api",
     "preferences.labelers",
     "preferences.consensus",
+    "console",
 ]
 
 MIDDLEWARE = [

@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("preferences.urls")),
     path("", include("preferences.labelers.urls")),
     path("", include("preferences.consensus.urls")),
+    path("", include("console.urls")),
     path("rounds/", include("modeltrain.urls")),
 ]
 

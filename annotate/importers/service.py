@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,8 +117,19 @@ def _record_alts(record: ImportRecord) -> list[tuple[str, str]]:
 
 
 class _Importer:
-    def __init__(self, *, project: Project, images_dir: Path | None, strict: bool, limits: Limits):
+    def __init__(
+        self,
+        *,
+        project: Project,
+        images_dir: Path | None,
+        strict: bool,
+        limits: Limits,
+        confine_images: bool = False,
+        on_chunk: Callable[[ImportReport], None] | None = None,
+    ):
         conf = settings.ALTPREF
+        self.confine_images = confine_images
+        self.on_chunk = on_chunk
         self.project = project
         self.images_dir = images_dir
         self.strict = strict
@@ -134,6 +145,9 @@ class _Importer:
     # -- per-record work that needs no database ------------------------------------------
     def _read_one(self, item: _Pending) -> tuple[bytes, str] | str:
         """(bytes, sha256) of the record's image, or the reason it cannot be had."""
+        if self.confine_images and os.path.isabs(item.record.image_ref):
+            # Uploads from the browser: an absolute path would read a file of the server's.
+            return "absolute image paths are not accepted here; name an uploaded image"
         try:
             path = images.resolve(item.record.image_ref, item.images_dir)
             data = images.read(path, max_bytes=self.max_bytes)
@@ -315,6 +329,11 @@ class _Importer:
                 self.report.duplicates += 1
 
     def _flush(self, chunk: list[_Pending], reads: list[Future]) -> None:
+        self._flush_chunk(chunk, reads)
+        if self.on_chunk is not None and chunk:
+            self.on_chunk(self.report)
+
+    def _flush_chunk(self, chunk: list[_Pending], reads: list[Future]) -> None:
         chunk = self._load_images(chunk, reads)
         if not chunk:
             return
@@ -414,14 +433,22 @@ def altdata_import(
     split: str | None = None,
     strict: bool = False,
     batch_size: int | None = None,
+    confine_images: bool = False,
+    on_chunk: Callable[[ImportReport], None] | None = None,
 ) -> ImportReport:
-    """Import alt-text records from files. See the module docstring for the guarantees."""
+    """Import alt-text records from files. See the module docstring for the guarantees.
+
+    confine_images: refuse absolute image paths (files sent from the browser may only name
+    images inside `images_dir`). on_chunk: called with the report so far after each chunk.
+    """
     conf = settings.ALTPREF
     importer = _Importer(
         project=project,
         images_dir=Path(images_dir) if images_dir else None,
         strict=strict,
         limits=Limits(conf["MAX_CONTEXT_CHARS"], conf["MAX_ALT_TEXT_CHARS"]),
+        confine_images=confine_images,
+        on_chunk=on_chunk,
     )
     batch = batch_size or conf["IMPORT_BATCH_SIZE"]
     paths = [Path(p) for p in paths]
