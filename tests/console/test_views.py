@@ -247,3 +247,25 @@ def test_upload_import_runs_on_a_real_worker(client, project, admin_of, celery_w
     assert job.status == "done", job.message
     assert (job.report["imported"], job.report["rejected"]) == (2, 0)
     assert Post.objects.filter(project=project).count() == 2
+
+
+def test_django_admin_shows_alt_texts_read_only(client, project, make_user):
+    import hashlib
+
+    from tests.ui.factories import make_alt, make_post
+
+    make_user("root", staff=True)
+    alt = make_alt(post=make_post(project=project), text="A red circle logo.")
+    client.login(username="root", password="pw-root")
+    url = f"/admin/annotate/alttext/{alt.pk}/change/"
+    page = client.get(url)
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert (
+        "A red circle logo." in body and hashlib.sha256(b"A red circle logo.").hexdigest() in body
+    )
+    assert 'name="text"' not in body and 'name="text_sha256"' not in body
+    assert client.post(url, {"text": "Changed", "text_sha256": "0" * 64}).status_code == 403
+    alt.refresh_from_db()
+    assert alt.text == "A red circle logo."
+    assert client.get("/admin/annotate/alttext/add/").status_code == 403
