@@ -33,7 +33,11 @@ def test_make_run_installs_nothing_and_prints_the_accounts_last_in_a_box(tmp_pat
         fake.chmod(0o755)
     venv = Path(sys.prefix)
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "CELERY_"))},
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("DATABASE_", "CELERY_", "CACHE_URL"))
+        },
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         "MEDIA_ROOT": str(tmp_path / "media"),

@@ -50,6 +50,17 @@ def _upload(client, project, *, data=None, images=None, **extra):
 
 
 @pytest.fixture
+def eager_celery():
+    """Tasks run at commit in this process, as under `make run` (CI's second pass sets a broker)."""
+    from config.celery import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = eager
+
+
+@pytest.fixture
 def admin_of(make_user):
     def make(project, username="boss"):
         user = make_user(username)
@@ -177,7 +188,7 @@ def test_members_added_changed_removed_and_the_last_admin_stays(
 
 
 def test_upload_import_keeps_good_records_and_reports_the_bad_one(
-    client, project, admin_of, settings, django_capture_on_commit_callbacks
+    client, project, admin_of, settings, eager_celery, django_capture_on_commit_callbacks
 ):
     admin_of(project)
     client.login(username="boss", password="pw-boss")
@@ -209,7 +220,7 @@ def test_upload_import_keeps_good_records_and_reports_the_bad_one(
 
 
 def test_upload_refuses_absolute_image_paths_and_wrong_files(
-    client, project, admin_of, make_png, tmp_path, django_capture_on_commit_callbacks
+    client, project, admin_of, make_png, tmp_path, eager_celery, django_capture_on_commit_callbacks
 ):
     admin_of(project)
     client.login(username="boss", password="pw-boss")

@@ -269,3 +269,23 @@ def test_snapshot_details_api_docs_and_llm_page(
     shot(page, "admin-11-redoc")
     assert not [u for u in asked if "font" in u], asked  # no web fonts are even asked for
     assert fetched == []  # and Redoc's CDN logo is refused by the page's policy
+
+
+def test_upload_import_on_a_real_worker_updates_the_page_by_itself(
+    project, member, celery_worker_running, login, live_server, page, tmp_path
+):
+    member("boss", "admin")
+    data = tmp_path / "more.jsonl"
+    data.write_text(json.dumps({"image": "sq.png", "context": "Squares", "alt_text": "A square."}))
+    (tmp_path / "sq.png").write_bytes(png_bytes((20, 160, 20)))
+    login(page, "boss")
+    page.goto(f"{live_server.url}/projects/{project.id}/imports/")
+    page.get_by_label(
+        "Data files: MCM-DPO reference JSON, JSON Lines (TAlt / PAlt) or CSV"
+    ).set_input_files(str(data))
+    page.get_by_label("Images").set_input_files(str(tmp_path / "sq.png"))
+    page.get_by_role("button", name="Upload and import").click()
+    # The worker runs after the redirect; the status section polls until it is done.
+    expect(page.locator("#import-status [role=status]")).to_contain_text("Done", timeout=60_000)
+    expect(page.locator("#n-imported")).to_have_text("1")
+    assert Post.objects.filter(project=project, context="Squares").exists()
