@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 import re
 import shutil
-from pathlib import Path
+import zipfile
+from pathlib import Path, PurePosixPath
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -181,6 +182,43 @@ def _save(upload, folder: Path) -> str:
     return name
 
 
+def _unzip_images(upload, folder: Path) -> int:
+    """Extract the images of an uploaded .zip into `folder`, keeping their relative paths (so
+    records that name "sub/x.jpg" find them). Refuses paths that would escape the folder and
+    archives that unpack to more than the upload limit; skips what is not an image."""
+    try:
+        archive = zipfile.ZipFile(upload)
+    except zipfile.BadZipFile:
+        raise ApplicationError(f"{upload.name} is not a readable .zip archive.") from None
+    with archive:
+        members = [m for m in archive.infolist() if not m.is_dir()]
+        if sum(m.file_size for m in members) > MAX_UPLOAD_BYTES:
+            raise ApplicationError(
+                f"{upload.name} unpacks to more than {MAX_UPLOAD_BYTES // 2**20:,} MiB."
+            )
+        count = 0
+        for member in members:
+            rel = PurePosixPath(member.filename.replace("\\", "/"))
+            if rel.is_absolute() or ".." in rel.parts or member.filename.startswith("/"):
+                raise ApplicationError(f"{upload.name}: refused the path {member.filename!r}.")
+            if not rel.name.lower().endswith(IMAGE_SUFFIXES) or rel.name.startswith("."):
+                continue
+            target = folder.joinpath(*rel.parts)
+            if target.exists():
+                raise ApplicationError(f"Two uploaded images are both called {rel}.")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(member) as src, target.open("wb") as out:
+                # The declared size can lie; stop at the limit whatever the header says.
+                written = 0
+                while block := src.read(1 << 20):
+                    written += len(block)
+                    if written > MAX_UPLOAD_BYTES:
+                        raise ApplicationError(f"{upload.name} unpacks to too much data.")
+                    out.write(block)
+            count += 1
+    return count
+
+
 def import_job_create(
     *,
     project: Project,
@@ -197,9 +235,12 @@ def import_job_create(
     wrong = [f.name for f in data_files if not f.name.lower().endswith(DATA_SUFFIXES)]
     if wrong:
         raise ApplicationError(f"Data files must be .json, .jsonl or .csv: {', '.join(wrong[:5])}.")
-    odd = [f.name for f in images if not f.name.lower().endswith(IMAGE_SUFFIXES)]
+    odd = [f.name for f in images if not f.name.lower().endswith((*IMAGE_SUFFIXES, ".zip"))]
     if odd:
-        raise ApplicationError(f"Images must be JPEG, PNG, GIF, WebP or BMP: {', '.join(odd[:5])}.")
+        raise ApplicationError(
+            f"Images must be JPEG, PNG, GIF, WebP or BMP files, or .zip archives of them: "
+            f"{', '.join(odd[:5])}."
+        )
     if len(data_files) + len(images) > MAX_UPLOAD_FILES:
         raise ApplicationError(f"At most {MAX_UPLOAD_FILES:,} files per upload.")
     if sum(f.size for f in [*data_files, *images]) > MAX_UPLOAD_BYTES:
@@ -217,13 +258,18 @@ def import_job_create(
         (root / "data").mkdir(parents=True)
         (root / "images").mkdir()
         job.data_files = [_save(f, root / "data") for f in data_files]
+        image_count = 0
         for f in images:
-            _save(f, root / "images")
+            if f.name.lower().endswith(".zip"):
+                image_count += _unzip_images(f, root / "images")
+            else:
+                _save(f, root / "images")
+                image_count += 1
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         job.delete()
         raise
-    job.image_count = len(images)
+    job.image_count = image_count
     job.save(update_fields=["folder", "data_files", "image_count"])
 
     from .tasks import import_job_run_task

@@ -2,6 +2,7 @@
 their roles, and imports of uploaded files. Only the project's admins (and staff) get here;
 others get 403, non-members 404 (a project's existence is not revealed)."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
@@ -177,6 +178,8 @@ def imports(request, project_id: int):
             "jobs": selectors.import_jobs_for(project=project),
             "platform_choices": Platform.choices,
             "split_choices": Split.choices,
+            # Django refuses a form with more files than this before any view runs.
+            "max_files": settings.DATA_UPLOAD_MAX_NUMBER_FILES,
             "error": error,
         },
         status=400 if error else 200,

@@ -280,3 +280,48 @@ def test_django_admin_shows_alt_texts_read_only(client, project, make_user):
     alt.refresh_from_db()
     assert alt.text == "A red circle logo."
     assert client.get("/admin/annotate/alttext/add/").status_code == 403
+
+
+def test_images_in_a_zip_keep_their_folders_and_bad_archives_are_refused(
+    client, project, admin_of, eager_celery, django_capture_on_commit_callbacks
+):
+    import io
+    import zipfile
+
+    admin_of(project)
+    client.login(username="boss", password="pw-boss")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        archive.writestr("photos/one.png", png_bytes((200, 0, 0)))
+        archive.writestr("two.png", png_bytes((0, 0, 200)))
+        archive.writestr("notes.txt", "skipped")
+    rows = [
+        {"image": "photos/one.png", "context": "One", "alt_text": "A red square."},
+        {"image": "two.png", "context": "Two", "alt_text": "A blue square."},
+    ]
+    data = SimpleUploadedFile("p.jsonl", "\n".join(json.dumps(r) for r in rows).encode())
+    with django_capture_on_commit_callbacks(execute=True):
+        _upload(
+            client, project, data=[data], images=[SimpleUploadedFile("imgs.zip", buf.getvalue())]
+        )
+    job = ImportJob.objects.get()
+    assert (job.image_count, job.report["imported"], job.report["rejected"]) == (2, 2, 0)
+
+    evil = io.BytesIO()
+    with zipfile.ZipFile(evil, "w") as archive:
+        archive.writestr("../../escape.png", png_bytes())
+    bad = _upload(
+        client,
+        project,
+        data=[SimpleUploadedFile("p.jsonl", b"{}")],
+        images=[SimpleUploadedFile("evil.zip", evil.getvalue())],
+    )
+    assert bad.status_code == 400 and "refused the path" in bad.content.decode()
+    bad = _upload(
+        client,
+        project,
+        data=[SimpleUploadedFile("p.jsonl", b"{}")],
+        images=[SimpleUploadedFile("broken.zip", b"not a zip")],
+    )
+    assert bad.status_code == 400 and "not a readable .zip" in bad.content.decode()
+    assert ImportJob.objects.count() == 1
