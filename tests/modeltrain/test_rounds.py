@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from core.errors import ApplicationError, NotFound, PermissionDenied
-from modeltrain import feedback, services
+from modeltrain import feedback, quality, services
 from modeltrain.models import RoundOutput, RoundStatus, TrainingRound
 from preferences.models import CandidatePair
 
@@ -65,6 +65,10 @@ def test_round_trains_evaluates_and_feeds_back_once(
     # became a pair or was held back by the quality gate.
     assert outputs.filter(model="trained").count() == outputs.filter(model="base").count() == 4
     assert all(bool(o.pair_id) != bool(o.held_back) for o in outputs)
+    for out in outputs.select_related("post"):  # what the tiny model wrote, gated for real
+        others = out.post.alt_texts.exclude(origin="model").values_list("text", flat=True)
+        verdict = quality.check(out.text, post_text=out.post.context, existing=others)
+        assert verdict.reason == out.held_back or out.held_back == "no-opponent", out.text
     assert round_.candidates_created == pairs.count()
     for pair in pairs.select_related("alt_a", "alt_b"):
         assert pair.alt_a.origin == "model" and pair.alt_a.source_round_id == round_.pk
