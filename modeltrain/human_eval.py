@@ -142,3 +142,20 @@ def round_player(round_) -> tuple:
 def base_player(round_) -> tuple | None:
     """The base model as a player, for a round trained from one (not from another round)."""
     return None if round_.from_round_id else ("base", round_.base_model)
+
+
+def round_win_rates(*, round_) -> dict[str, dict]:
+    """facet key → {wins, n, rate, low, high} of this round's candidates (the API's view)."""
+    if round_.status != "done":
+        return {}
+    human = human_judgement_for_project(project_id=round_.project_id)
+    return {
+        row["key"]: {
+            "wins": row["rate"].wins,
+            "n": row["rate"].n,
+            "rate": row["rate"].rate,
+            "low": row["rate"].low,
+            "high": row["rate"].high,
+        }
+        for row in human.rows_for(round_player(round_))
+    }

@@ -143,6 +143,12 @@ def test_the_pages_show_win_rates_ranking_and_side_by_side(loop_data, client, mo
     ranking = listing[listing.index('id="rounds-ranking"') :]
     assert ranking.index(f"Round {round_.pk}</a></td>") < ranking.index("Existing alt-text")
     assert "Base model tiny" not in ranking  # its pair was not judged: not ranked yet
+    api = client.get(f"/api/rounds/{round_.pk}/").json()
+    low, high = wilson(1, 1)
+    assert api["human_win_rates"]["overall"] == {
+        "wins": 1.0, "n": 1, "rate": 1.0, "low": low, "high": high,
+    }  # fmt: skip
+    assert api["held_back"] == {}
     side = client.get(f"/rounds/projects/{project.pk}/compare?a={round_.pk}&b={round_.pk}:base")
     page = side.content.decode()
     assert side.status_code == 200 and "A red square up top." in page and "A shape." in page
