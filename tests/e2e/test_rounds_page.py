@@ -3,6 +3,7 @@ page; a real Celery worker (gpu queue) trains it while the page's htmx polling s
 and stops at Done; screenshots and an axe audit of the form, the running and the finished round."""
 
 import json
+import re
 
 import pytest
 from playwright.sync_api import expect
@@ -56,6 +57,11 @@ def test_start_a_round_and_watch_it_finish(
     round_ = TrainingRound.objects.get()
     page.wait_for_url(f"{live_server.url}/rounds/{round_.pk}/")
     expect(page.get_by_role("heading", name=f"Round {round_.pk}: MCM-DPO")).to_be_visible()
+    # The message names the state the round was in when the page loaded, never "queued" for
+    # a round that had moved on.
+    # (A real worker takes it within moments; training takes longer than the redirect.)
+    flash = page.locator(".messages")
+    expect(flash).to_have_text(re.compile(rf"Round {round_.pk} (queued: it starts|started \()"))
     status = page.locator("#round-status")
     expect(status).to_have_attribute("hx-trigger", "every 2s")  # polling while unfinished
     # A marker on the loaded page: if it survives to Done, the updates came by htmx polling
@@ -68,6 +74,7 @@ def test_start_a_round_and_watch_it_finish(
     assert page.evaluate("window.__roundPageMarker") == "still here"
     expect(status).not_to_have_attribute("hx-trigger", "every 2s")  # polling has stopped
     expect(page.locator("#round-curve")).to_be_visible()
+    expect(page.locator("#round-curve text", has_text="Training step")).to_have_count(1)
     expect(page.locator("#round-scores")).to_contain_text("CIDEr")
     expect(page.get_by_role("button", name="Cancel round")).to_have_count(0)
 
