@@ -15,7 +15,7 @@ from core.errors import ApplicationError
 
 from . import selectors, services
 from .human_eval import base_player, human_judgement_for_project, round_player
-from .models import Method, RoundStatus, Strategy
+from .models import ACTIVE_STATUSES, Method, RoundStatus, Strategy
 
 
 def _list_page(request, project, status=200, form=None):
@@ -133,10 +133,10 @@ def _started_message(round_) -> tuple[int, str]:
             messages.SUCCESS,
             f"Round {round_.pk} queued: it starts when a gpu worker is free; this page follows it.",
         )
-    return (
-        messages.SUCCESS,
-        f"Round {round_.pk} started ({round_.get_status_display().lower()}); this page follows it.",
-    )
+    label = round_.get_status_display().lower()
+    if status in ACTIVE_STATUSES:
+        return messages.SUCCESS, f"Round {round_.pk} started ({label}); this page follows it."
+    return messages.SUCCESS, f"Round {round_.pk}: {label}; this page follows it."
 
 
 @require_GET
