@@ -205,8 +205,11 @@ def outputs_side_by_side(
     def texts(writer):
         rows = RoundOutput.objects.filter(
             round__project_id=project_id, round_id=writer[0], model=writer[1]
-        ).select_related("post", "post__image")
+        ).select_related("post", "post__image", "pair__alt_b")
         return {(o.post_id, o.purpose): o for o in rows}
+
+    def opponent(out):  # a feedback pair's other side: the post's best alt-text then
+        return out.pair.alt_b.text if out.pair_id else ""
 
     a, b = texts(left), texts(right)
     rows = []
@@ -216,7 +219,10 @@ def outputs_side_by_side(
             {
                 "post": out_a.post,
                 "purpose": out_a.get_purpose_display(),
-                "reference": out_a.reference or out_b.reference,
+                "reference": out_a.reference
+                or out_b.reference
+                or opponent(out_a)
+                or opponent(out_b),
                 "left": out_a,
                 "right": out_b,
                 "same": out_a.text.strip() == out_b.text.strip(),

@@ -4,6 +4,7 @@ preferences.queue.assignment_submit; the win rates, their Wilson intervals and t
 order are then known answers — including a round that loses to the base model."""
 
 import pytest
+from django.utils.html import escape
 
 from modeltrain import feedback, services
 from modeltrain.human_eval import EXISTING, human_judgement_for_project
@@ -152,5 +153,7 @@ def test_the_pages_show_win_rates_ranking_and_side_by_side(loop_data, client, mo
     side = client.get(f"/rounds/projects/{project.pk}/compare?a={round_.pk}&b={round_.pk}:base")
     page = side.content.decode()
     assert side.status_code == 200 and "A red square up top." in page and "A shape." in page
+    best = post.alt_texts.get(origin="imported-chosen").text
+    assert escape(best) in page  # what both were judged against
     bad = client.get(f"/rounds/projects/{project.pk}/compare?a=999&b={round_.pk}")
     assert bad.status_code == 400 and "Choose two rounds" in bad.content.decode()
