@@ -14,6 +14,7 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
+    extend_schema_field,
     inline_serializer,
 )
 from rest_framework import generics, serializers, status
@@ -520,9 +521,34 @@ class RoundOutput(serializers.ModelSerializer):
         ]
 
 
+class _WinRateOutput(serializers.Serializer):
+    wins = serializers.FloatField(help_text="Judgements won; ties and both-bad count half")
+    n = serializers.IntegerField(help_text="Human judgements of the round's candidates")
+    rate = serializers.FloatField(allow_null=True)
+    low = serializers.FloatField(allow_null=True, help_text="Wilson 95% interval")
+    high = serializers.FloatField(allow_null=True)
+
+
 class RoundDetailOutput(RoundOutput):
+    held_back = serializers.SerializerMethodField()
+    human_win_rates = serializers.SerializerMethodField()
+
     class Meta(RoundOutput.Meta):
-        fields = [*RoundOutput.Meta.fields, "history"]
+        fields = [*RoundOutput.Meta.fields, "history", "held_back", "human_win_rates"]
+
+    @extend_schema_field(serializers.DictField(child=serializers.IntegerField()))
+    def get_held_back(self, obj) -> dict:
+        """Feedback outputs the quality gate held back, per reason."""
+        from modeltrain.selectors import round_held_back
+
+        return {row["reason"]: row["n"] for row in round_held_back(round_=obj)}
+
+    @extend_schema_field(serializers.DictField(child=_WinRateOutput()))
+    def get_human_win_rates(self, obj) -> dict:
+        """Per facet: how raters judged this round's candidates against the posts' best."""
+        from modeltrain.human_eval import round_win_rates
+
+        return round_win_rates(round_=obj)
 
 
 class RoundFilter(serializers.Serializer):
