@@ -14,6 +14,8 @@ import json
 import re
 from typing import Any
 
+from core.validation import json_depth
+
 VERDICTS = ["A", "B", "tie", "both-bad"]
 MAX_RATIONALE_CHARS = 1_000
 # Our answers are a few hundred characters; anything this long is runaway output, not a label.
@@ -24,7 +26,6 @@ MAX_DEPTH = 32
 MAX_STORED_CHARS = 8_000
 
 _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
-_JSON_TOKEN = re.compile(r'\\.|"|[\[\]{}]', re.S)
 
 
 class AnswerInvalid(Exception):
@@ -64,24 +65,6 @@ def storable(text: str, *, limit: int = MAX_STORED_CHARS) -> str:
     return _UNSTORABLE.sub("\ufffd", text)
 
 
-def _depth(text: str) -> int:
-    """Deepest bracket nesting outside JSON strings, without parsing (no recursion)."""
-    depth = deepest = 0
-    in_string = False
-    for match in _JSON_TOKEN.finditer(text):
-        token = match.group()
-        if token == '"':
-            in_string = not in_string
-        elif in_string:
-            continue
-        elif token in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif token in "]}":
-            depth -= 1
-    return deepest
-
-
 def _check_strings(value: Any) -> None:
     """Refuse NUL and lone surrogates anywhere in the parsed answer (depth is bounded)."""
     if isinstance(value, str):
@@ -103,7 +86,7 @@ def _load_object(text: str) -> dict:
         raise AnswerInvalid(
             f"The answer is {len(text):,} characters long; the limit is {MAX_ANSWER_CHARS:,}."
         )
-    if _depth(text) > MAX_DEPTH:
+    if json_depth(text) > MAX_DEPTH:
         raise AnswerInvalid(f"The answer nests JSON deeper than {MAX_DEPTH} levels.")
     try:
         data = json.loads(text)
