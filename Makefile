@@ -20,6 +20,8 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # WordNet is only needed to score training rounds (METEOR); the app runs without it.
+# ALTPREF_LOCAL_DEV: the development SECRET_KEY is accepted (only) on this local server.
+run: export ALTPREF_LOCAL_DEV = true
 run: setup
 	-@$(MAKE) --no-print-directory wordnet || echo "note: WordNet not installed; round scoring (METEOR) will say so"
 	$(PY) manage.py migrate --noinput

@@ -39,3 +39,45 @@ class JsonDepthLimitMiddleware:
                     status=400,
                 )
         return self.get_response(request)
+
+
+class ContentSecurityPolicyMiddleware:
+    """Adds settings.CONTENT_SECURITY_POLICY to every response that has none of its own.
+
+    The policy allows scripts and styles from our own static files only, so templates carry
+    no inline <script>, <style> or style="" (htmx is told not to inject its indicator style).
+    An empty setting turns the header off.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.policy = getattr(settings, "CONTENT_SECURITY_POLICY", "")
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if self.policy and "Content-Security-Policy" not in response:
+            response["Content-Security-Policy"] = self.policy
+        return response
+
+
+def csp_override(policy: str):
+    """Decorator: this view's responses carry `policy` instead of the site-wide one (docs pages
+    whose third-party UI injects styles)."""
+
+    def wrap(view):
+        def wrapped(request, *args, **kwargs):
+            response = view(request, *args, **kwargs)
+            response["Content-Security-Policy"] = policy
+            return response
+
+        return wrapped
+
+    return wrap
+
+
+# Swagger UI and Redoc (local sidecar files) inject <style> elements; Redoc runs a blob: worker.
+DOCS_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; "
+    "frame-ancestors 'none'; form-action 'self'"
+)
