@@ -129,6 +129,7 @@ class _Importer:
         self.report = ImportReport()
         self.image_ids: dict[str, int] = {}
         self.written_files: list[str] = []
+        self._last_error = ""
         self.pool = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="import-io")
 
     # -- per-record work that needs no database ------------------------------------------
@@ -321,16 +322,45 @@ class _Importer:
         if self.strict:
             self._write_rows(self._store_new_images(chunk))
             return
-        try:
-            with transaction.atomic():
-                self._write_rows(self._store_new_images(chunk))
-        except DatabaseError as exc:
-            log.exception("import chunk failed")
-            for item in chunk:
-                self.report.reject(item.file, item.position, f"database error: {exc}")
+        data = [item.data for item in chunk]
+        if not self._write_chunk(chunk) and len(chunk) > 1:
+            # One record the checks let through broke the chunk: retry record by record, so
+            # the good ones are kept and only the bad one is rejected.
+            for item, item_data in zip(chunk, data, strict=True):
+                item.data, item.new = item_data, False
+                if not self._write_chunk([item]):
+                    self.report.reject(item.file, item.position, self._last_error)
+        elif len(chunk) == 1 and self._last_error:
+            self.report.reject(chunk[0].file, chunk[0].position, self._last_error)
         if len(self.image_ids) > _IMAGE_CACHE_LIMIT:
             self.image_ids.clear()
         self._maybe_analyze()
+
+    def _write_chunk(self, chunk: list[_Pending]) -> bool:
+        """Store the chunk in one transaction; on failure undo it, files included.
+
+        Returns False (with the reason in _last_error, without SQL) when the database refused
+        it: the image files this chunk created are removed (their rows were rolled back, so
+        they would be orphans) and the image-id cache, which may hold rolled-back ids, is reset.
+        """
+        self._last_error = ""
+        written_before = len(self.written_files)
+        counts = (self.report.imported, self.report.duplicates, len(self.report.errors))
+        try:
+            with transaction.atomic():
+                self._write_rows(self._store_new_images(chunk))
+            return True
+        except (DatabaseError, UnicodeError) as exc:
+            log.exception("import chunk failed")
+            for written in self.written_files[written_before:]:
+                Path(written).unlink(missing_ok=True)
+            del self.written_files[written_before:]
+            self.image_ids.clear()
+            self.report.imported, self.report.duplicates = counts[0], counts[1]
+            del self.report.errors[counts[2] :]
+            self.report.rejected = len(self.report.errors)
+            self._last_error = f"the database refused this record ({type(exc).__name__})"
+            return False
 
     def _maybe_analyze(self) -> None:
         """Refresh PostgreSQL's statistics of the tables an import grows, as autovacuum would.
@@ -359,7 +389,8 @@ class _Importer:
     ) -> Iterator[_Pending]:
         file = path.name
         guessed = platform_from_filename(path)
-        images_dir = os.path.abspath(self.images_dir or path.parent)
+        # Resolved once (symlinks too): every image must resolve to a file inside it.
+        images_dir = os.path.realpath(self.images_dir or path.parent)
         split = split or split_from_filename(path)
         try:
             items = read_records(path)
@@ -379,6 +410,13 @@ class _Importer:
                     )
                 except RecordError as exc:
                     self.report.reject(file, position, str(exc))
+                    continue
+                except (TypeError, ValueError, AttributeError, RecursionError) as exc:
+                    # A shape no check above foresaw: one rejected record, never a traceback.
+                    log.warning("import: unexpected record shape at %s:%s", file, position)
+                    self.report.reject(
+                        file, position, f"record has an unexpected shape ({type(exc).__name__})"
+                    )
                     continue
                 yield _Pending(file=file, position=position, record=record, images_dir=images_dir)
         except UnsupportedFile as exc:
@@ -440,7 +478,7 @@ def _run(importer: _Importer, paths, *, platform, split, batch: int, strict: boo
                 raise _StrictRollback
     except (_StrictRollback, DatabaseError) as exc:
         if isinstance(exc, DatabaseError):
-            importer.report.reject("", None, f"database error: {exc}")
+            importer.report.reject("", None, f"the database refused the import ({type(exc).__name__})")
         for written in importer.written_files:
             Path(written).unlink(missing_ok=True)
         importer.report.imported = importer.report.duplicates = 0
