@@ -49,6 +49,8 @@ class ImportReport:
     duplicates: int = 0
     rejected: int = 0
     errors: list[dict] = field(default_factory=list)
+    # Records merged into a post that another id already names (same image and context).
+    notes: list[dict] = field(default_factory=list)
     rolled_back: bool = False
 
     def reject(self, file: str, record: int | None, reason: str) -> None:
@@ -61,6 +63,7 @@ class ImportReport:
             "duplicates": self.duplicates,
             "rejected": self.rejected,
             "errors": self.errors,
+            "notes": self.notes,
         }
 
 
@@ -214,17 +217,81 @@ class _Importer:
         return kept
 
     # -- database writes for one chunk ---------------------------------------------------
+    def _check_ids(self, chunk: list[_Pending], known: dict[str, tuple[int, str, dict]]) -> list:
+        """Apply the duplicate-id rules (README, "Importing data"); returns the records kept.
+
+        - An id already naming a post with a different image or context (same project,
+          platform and split) is a rejection: one id, one post.
+        - A record with the same image and context as a post under another id is merged into
+          that post (a post is its content); its id is kept in the post's provenance
+          ("also_ids") and the report says so in "notes".
+        """
+        ids = {p.record.external_id for p in chunk if p.record.external_id}
+        owner: dict[tuple, str] = {}  # (id, platform, split) -> content key
+        if ids:
+            for ext, platform, split, key in Post.objects.filter(
+                project=self.project, external_id__in=ids
+            ).values_list("external_id", "platform", "split", "content_key"):
+                owner.setdefault((ext, platform, split), key)
+        kept = []
+        for item in chunk:
+            rec, key = item.record, content_key(item.sha, item.record.context)
+            if rec.external_id:
+                name = (rec.external_id, rec.platform, rec.split)
+                if owner.setdefault(name, key) != key:
+                    self.report.reject(
+                        item.file,
+                        item.position,
+                        f"id {rec.external_id!r} already names another post (a different image "
+                        f"or context) in {rec.platform}/{rec.split}; ids must be unique",
+                    )
+                    continue
+                post = known.get(key)
+                if post is not None and rec.external_id != post[1]:
+                    also = post[2].setdefault("also_ids", [])
+                    if rec.external_id not in also:
+                        also.append(rec.external_id)
+                        Post.objects.filter(pk=post[0]).update(provenance=post[2])
+                        self.report.notes.append(
+                            {
+                                "file": item.file,
+                                "record": item.position,
+                                "note": f"same image and context as post {post[0]} "
+                                f"(id {post[1]!r}): merged, id {rec.external_id!r} kept in "
+                                "its provenance",
+                            }
+                        )
+            kept.append(item)
+        return kept
+
     def _write_rows(self, chunk: list[_Pending]) -> None:
         project = self.project
         keys = {content_key(p.sha, p.record.context) for p in chunk}
-        post_ids = dict(
-            Post.objects.filter(project=project, content_key__any_of=keys).values_list(
-                "content_key", "id"
-            )
-        )
+        known = {
+            key: (pk, ext, prov or {})
+            for key, pk, ext, prov in Post.objects.filter(
+                project=project, content_key__any_of=keys
+            ).values_list("content_key", "id", "external_id", "provenance")
+        }
+        chunk = self._check_ids(chunk, known)
+        post_ids = {key: value[0] for key, value in known.items()}
         new_posts: dict[str, Post] = {}
         for item in chunk:
             key = content_key(item.sha, item.record.context)
+            if key in new_posts and item.record.external_id != new_posts[key].external_id:
+                also = new_posts[key].provenance.setdefault("also_ids", [])
+                if item.record.external_id and item.record.external_id not in also:
+                    also.append(item.record.external_id)
+                    self.report.notes.append(
+                        {
+                            "file": item.file,
+                            "record": item.position,
+                            "note": f"same image and context as record "
+                            f"{new_posts[key].provenance.get('record')} (id "
+                            f"{new_posts[key].external_id!r}): merged, id "
+                            f"{item.record.external_id!r} kept in its provenance",
+                        }
+                    )
             if key not in post_ids and key not in new_posts:
                 rec = item.record
                 new_posts[key] = Post(
@@ -345,7 +412,12 @@ class _Importer:
         """
         self._last_error = ""
         written_before = len(self.written_files)
-        counts = (self.report.imported, self.report.duplicates, len(self.report.errors))
+        counts = (
+            self.report.imported,
+            self.report.duplicates,
+            len(self.report.errors),
+            len(self.report.notes),
+        )
         try:
             with transaction.atomic():
                 self._write_rows(self._store_new_images(chunk))
@@ -358,6 +430,7 @@ class _Importer:
             self.image_ids.clear()
             self.report.imported, self.report.duplicates = counts[0], counts[1]
             del self.report.errors[counts[2] :]
+            del self.report.notes[counts[3] :]
             self.report.rejected = len(self.report.errors)
             self._last_error = f"the database refused this record ({type(exc).__name__})"
             return False

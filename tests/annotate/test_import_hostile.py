@@ -177,3 +177,32 @@ def test_a_database_refusal_keeps_the_good_records_and_leaves_no_orphan_file(
     assert "INSERT" not in report.errors[0]["reason"]
     assert set(Post.objects.values_list("external_id", flat=True)) == {"g0", "g2"}
     assert _stored_files() == {str(f) for f in Image.objects.values_list("file", flat=True)}
+
+
+def test_one_id_names_one_post_and_same_content_under_two_ids_is_merged(
+    project, tmp_path, folder, capsys
+):
+    path = _write(
+        tmp_path,
+        [
+            json.dumps(_good(0)),
+            json.dumps({**_good(1), "id": "g0"}),  # the id of g0 with another image: refused
+            json.dumps({**_good(0), "id": "g7"}),  # g0's image and context under a new id
+            json.dumps({**_good(2), "id": "g0", "split": "test"}),  # another split: its own id
+        ],
+    )
+    report = _import_json(path, folder, capsys, "--project", project.name)
+    assert (report["imported"], report["duplicates"], report["rejected"]) == (2, 1, 1)
+    (error,) = report["errors"]
+    assert error["record"] == 2 and "'g0' already names another post" in error["reason"]
+    (note,) = report["notes"]
+    assert note["record"] == 3 and "merged" in note["note"] and "'g7'" in note["note"]
+    post = Post.objects.get(external_id="g0", split="train")
+    assert post.provenance["also_ids"] == ["g7"]
+    assert Post.objects.filter(external_id="g0").count() == 2  # train and test
+
+    # Across imports the same rules hold, and a re-import adds nothing and no new note.
+    again = _write(tmp_path, [json.dumps({**_good(3), "id": "g0"}), json.dumps({**_good(0), "id": "g7"})], "b.jsonl")
+    report = _import_json(again, folder, capsys, "--project", project.name)
+    assert (report["imported"], report["duplicates"], report["rejected"]) == (0, 1, 1)
+    assert report["notes"] == []
