@@ -70,7 +70,9 @@ def _record_id(raw: dict, key: str) -> str:
     if value is None or value == "":
         return ""
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise RecordError(f'field "{key}" must be a string or an integer, got {type(value).__name__}')
+        raise RecordError(
+            f'field "{key}" must be a string or an integer, got {type(value).__name__}'
+        )
     value = str(value)
     _check_text(key, value, 255)
     return value

@@ -551,7 +551,9 @@ def _run(importer: _Importer, paths, *, platform, split, batch: int, strict: boo
                 raise _StrictRollback
     except (_StrictRollback, DatabaseError) as exc:
         if isinstance(exc, DatabaseError):
-            importer.report.reject("", None, f"the database refused the import ({type(exc).__name__})")
+            importer.report.reject(
+                "", None, f"the database refused the import ({type(exc).__name__})"
+            )
         for written in importer.written_files:
             Path(written).unlink(missing_ok=True)
         importer.report.imported = importer.report.duplicates = 0

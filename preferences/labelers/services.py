@@ -375,7 +375,10 @@ def _flagged(*, task: str, labeler: LLMLabeler) -> QuerySet:
     field = "alt_text" if task == LabelTask.CORRECT else "pair"
     return (
         LLMCall.objects.filter(
-            labeler=labeler, status=CallStatus.FAILED, http_status=200, **{f"{field}__isnull": False}
+            labeler=labeler,
+            status=CallStatus.FAILED,
+            http_status=200,
+            **{f"{field}__isnull": False},
         )
         .values(field)
         .annotate(bad=Count("id"))
@@ -544,9 +547,11 @@ def label_run_batch(*, run_id: int, impl: Labeler | None = None) -> LabelRun:
             consecutive += 1
             _run_add(run, failed=1)
             message = str(exc)
-            if _flagged(task=run.task, labeler=run.labeler).filter(**{
-                "alt_text" if run.task == LabelTask.CORRECT else "pair": item.pk
-            }).exists():
+            if (
+                _flagged(task=run.task, labeler=run.labeler)
+                .filter(**{"alt_text" if run.task == LabelTask.CORRECT else "pair": item.pk})
+                .exists()
+            ):
                 message = (
                     f"Item {item.pk} is flagged after {item_max_bad_answers()} bad answers; "
                     f"later runs skip it. Last: {message}"

@@ -70,7 +70,10 @@ def test_paths_leaving_the_images_folder_are_refused_before_any_open(
     refs = ["../secret.png", str(outside), "/etc/shadow", "link.png", "sub/up/x.png", "ok0.png"]
     path = _write(
         tmp_path,
-        [json.dumps({"image": ref, "context": f"c{i}", "alt_text": "x"}) for i, ref in enumerate(refs)],
+        [
+            json.dumps({"image": ref, "context": f"c{i}", "alt_text": "x"})
+            for i, ref in enumerate(refs)
+        ],
     )
     report = altdata_import(paths=[path], project=project, images_dir=folder)
     assert (report.imported, report.rejected) == (1, 5)
@@ -86,9 +89,7 @@ def test_an_absolute_path_inside_the_images_folder_is_accepted(project, tmp_path
 
 def test_a_fifo_in_the_images_folder_does_not_hang_the_import(project, tmp_path, folder):
     os.mkfifo(folder / "pipe.png")
-    path = _write(
-        tmp_path, [json.dumps({**_good(9), "image": "pipe.png"}), json.dumps(_good(1))]
-    )
+    path = _write(tmp_path, [json.dumps({**_good(9), "image": "pipe.png"}), json.dumps(_good(1))])
     hung = []
 
     def unblock():  # a watchdog: if the import sits in open(), give it a writer and say so
@@ -114,13 +115,20 @@ HOSTILE = [
     ('{"image": "ok1.png", "context": "c", "alt_text": "x", "platform": ["twitter"]}', "platform"),
     ('{"image": "ok1.png", "context": "c", "alt_text": "x", "split": {"a": 1}}', "split"),
     ('{"image": "ok1.png", "context": "c\\u0000", "alt_text": "x"}', "NUL"),
-    ('{"image": "ok1.png", "context": "c", "alt_text": ' + "[" * 100_000 + "]" * 100_000 + "}",
-     "too deeply"),
-    ('{"image": "ok1.png", "ds_name": ["twitter_data"], "idx": 3, "text": '
-     '"{\\"question\\": \\"Context:\\\\nhi\\", \\"chosen\\": \\"a\\", \\"rejected\\": \\"b\\"}"}',
-     None),  # a list in ds_name is ignored (provenance), the record itself is fine
-    ('{"image": "ok1.png", "ds_name": "twitter_data", "origin_dataset": "x\\u0000", "idx": 3, '
-     '"question": "Context:\\nhi", "chosen": "a", "rejected": "b"}', "origin_dataset"),
+    (
+        '{"image": "ok1.png", "context": "c", "alt_text": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        "too deeply",
+    ),
+    (
+        '{"image": "ok1.png", "ds_name": ["twitter_data"], "idx": 3, "text": '
+        '"{\\"question\\": \\"Context:\\\\nhi\\", \\"chosen\\": \\"a\\", \\"rejected\\": \\"b\\"}"}',
+        None,
+    ),  # a list in ds_name is ignored (provenance), the record itself is fine
+    (
+        '{"image": "ok1.png", "ds_name": "twitter_data", "origin_dataset": "x\\u0000", "idx": 3, '
+        '"question": "Context:\\nhi", "chosen": "a", "rejected": "b"}',
+        "origin_dataset",
+    ),
     ('{"image": "ok1.png", "idx": 4, "text": "' + "[" * 5000 + "]" * 5000 + '"}', "text"),
 ]
 
@@ -202,7 +210,11 @@ def test_one_id_names_one_post_and_same_content_under_two_ids_is_merged(
     assert Post.objects.filter(external_id="g0").count() == 2  # train and test
 
     # Across imports the same rules hold, and a re-import adds nothing and no new note.
-    again = _write(tmp_path, [json.dumps({**_good(3), "id": "g0"}), json.dumps({**_good(0), "id": "g7"})], "b.jsonl")
+    again = _write(
+        tmp_path,
+        [json.dumps({**_good(3), "id": "g0"}), json.dumps({**_good(0), "id": "g7"})],
+        "b.jsonl",
+    )
     report = _import_json(again, folder, capsys, "--project", project.name)
     assert (report["imported"], report["duplicates"], report["rejected"]) == (0, 1, 1)
     assert report["notes"] == []

@@ -64,7 +64,7 @@ def test_a_poisonous_item_is_retried_then_flagged_and_never_blocks_the_project(
     assert (run.done, run.failed) == (2, 1)
 
     # Later runs retry the item (it may answer well next time) ...
-    for attempt in (2, 3):
+    for _ in (2, 3):
         gemini_on.script = ["nul"]
         run = _drain(label_run_start(project=project, task="judge", enqueue=False))
         assert (run.total, run.done, run.failed) == (1, 0, 1)
@@ -100,7 +100,7 @@ def test_a_database_error_while_storing_is_one_failed_item_without_sql(
 
 
 def test_answer_checks_refuse_depth_and_size_without_recursing():
-    deep = "{\"facets\": " + "[" * 20_000 + "]" * 20_000 + "}"
+    deep = '{"facets": ' + "[" * 20_000 + "]" * 20_000 + "}"
     with pytest.raises(answers.AnswerInvalid, match="deeper than"):
         answers.judgement_parse(deep, facet_keys=["x"])
     with pytest.raises(answers.AnswerInvalid, match="limit is"):

@@ -31,7 +31,12 @@ def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=REPO,
-        env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", "DJANGO_SETTINGS_MODULE": "config.settings", **env},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": "/tmp",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            **env,
+        },
         capture_output=True,
         text=True,
         timeout=120,
@@ -96,7 +101,11 @@ def test_password_change_and_reset_by_email(make_user):
     client.force_login(user)
     changed = client.post(
         "/password/change/",
-        {"old_password": "pw-ann", "new_password1": "Sturdy-Horse-42", "new_password2": "Sturdy-Horse-42"},
+        {
+            "old_password": "pw-ann",
+            "new_password1": "Sturdy-Horse-42",
+            "new_password2": "Sturdy-Horse-42",
+        },
     )
     assert changed.status_code == 302 and changed["Location"] == "/password/change/done/"
     user.refresh_from_db()

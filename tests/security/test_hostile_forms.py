@@ -69,10 +69,8 @@ def test_the_api_refuses_nul_and_lone_surrogates_in_a_rationale(project, member,
 def test_a_deeply_nested_json_body_is_a_400_with_a_message(project, member, depth):
     pair = make_pair(project=project)
     client = _login(member("r1"))
-    body = '{"pair": %d, "facet": "x", "choice": "A", "rationale": %s}' % (
-        pair.pk,
-        "[" * depth + "]" * depth,
-    )
+    nested = "[" * depth + "]" * depth
+    body = f'{{"pair": {pair.pk}, "facet": "x", "choice": "A", "rationale": {nested}}}'
     response = client.post(
         f"/api/projects/{project.pk}/judgements/", body, content_type="application/json"
     )
