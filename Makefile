@@ -22,6 +22,8 @@ $(STAMP): pyproject.toml
 # `run` never installs system packages: it uses what is there and says what is missing.
 # WordNet is only needed to score training rounds (METEOR); the app runs without it. The demo
 # accounts come last, in a box, after all install and migrate output.
+# ALTPREF_LOCAL_DEV: the development SECRET_KEY is accepted (only) on this local server.
+run: export ALTPREF_LOCAL_DEV = true
 run: setup
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v0

@@ -29,6 +29,7 @@ from modeltrain.models import RoundStatus, TrainingRound
 from modeltrain.models import Strategy as RoundStrategy
 from modeltrain.selectors import round_get_for_user, round_list_for_project
 from modeltrain.services import round_attach, round_cancel, round_start
+from preferences.consensus.selectors import llm_verdicts_readable
 from preferences.models import (
     CandidatePair,
     Choice,
@@ -39,7 +40,7 @@ from preferences.models import (
 )
 from preferences.services import judgement_record
 from snapshots.models import Snapshot, SnapshotKind
-from snapshots.selectors import consensus_for_pair, snapshot_get_for_user, snapshot_list_for_project
+from snapshots.selectors import consensus_labels, snapshot_get_for_user, snapshot_list_for_project
 from snapshots.services import (
     FORMATS,
     IMAGE_PATH_MODES,
@@ -223,8 +224,13 @@ class PairConsensusApi(APIView):
         responses={200: ConsensusOutput(many=True), **ERRORS},
     )
     def get(self, request, project_id: int, pair_id: int):
-        pair = _pair(_project(request, project_id), pair_id)
-        labels = consensus_for_pair(pair=pair, include_llm_only=True)
+        project = _project(request, project_id)
+        pair = _pair(project, pair_id)
+        judgements = Judgement.objects.filter(pair=pair)
+        if not llm_verdicts_readable(project=project, user=request.user, pair=pair):
+            # Blind-first: an annotator's open item shows no LLM vote, as on the judge screen.
+            judgements = judgements.exclude(kind=JudgementKind.LLM)
+        labels = consensus_labels(judgements=judgements, include_llm_only=True).get(pair.pk, {})
         data = [
             {
                 "facet": k,

@@ -258,3 +258,18 @@ def consensus_confidence_histogram(
         {"low": i / bins, "high": (i + 1) / bins, "count": n, "flagged": f}
         for i, (n, f) in enumerate(counts)
     ]
+
+
+def llm_verdicts_readable(*, project: Project, user, pair: CandidatePair) -> bool:
+    """Whether an API read may include LLM verdicts on this pair for this user.
+
+    Reviewers and admins read every verdict (the consensus list is theirs); anyone else gets
+    the judge screen's blind-first answer (llm_verdicts_visible), so no API undoes it.
+    """
+    from annotate.models import ROLE_RANK, Role
+    from annotate.selectors import project_role
+
+    role = project_role(project=project, user=user)
+    if ROLE_RANK.get(role, 0) >= ROLE_RANK[Role.REVIEWER]:
+        return True
+    return llm_verdicts_visible(project=project, user=user, pair=pair)
