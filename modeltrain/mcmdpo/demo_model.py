@@ -47,7 +47,9 @@ class DemoRecipe:
     learning_rate: float = 3e-3
     shape: TinyShape = field(
         default_factory=lambda: TinyShape(
-            image_size=48,
+            # 32 px (the task's 48 px pictures resized): 16 image tokens, a third of the step
+            # time of 48 px on a CPU, for about the same loss after the same steps.
+            image_size=32,
             patch_size=8,
             vision_hidden=64,
             vision_layers=2,
