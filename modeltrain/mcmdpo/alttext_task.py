@@ -116,7 +116,9 @@ class Post:
 def alt_text(scene: Scene, target: str) -> str:
     """The right alt-text: the part the post is about first, then the rest for orientation."""
     if target == "sign":
-        return f"a sign that says {scene.word} above {scene.left.phrase()} and {scene.right.phrase()}"
+        return (
+            f"a sign that says {scene.word} above {scene.left.phrase()} and {scene.right.phrase()}"
+        )
     other = "right" if target == "left" else "left"
     return f"{scene.group(target).phrase()} on the {target} next to {scene.group(other).phrase()}"
 

@@ -78,7 +78,9 @@ def default_cache_dir() -> Path:
     return root / "altpref" / "demo-model"
 
 
-def demo_model_path(cache_dir: str | Path | None = None, recipe: DemoRecipe = DEFAULT_RECIPE) -> Path:
+def demo_model_path(
+    cache_dir: str | Path | None = None, recipe: DemoRecipe = DEFAULT_RECIPE
+) -> Path:
     """Where the model for `recipe` lives (built or not)."""
     return Path(cache_dir or default_cache_dir()) / f"demo-{recipe.key()}"
 
@@ -234,16 +236,25 @@ def _examples(model_dir: Path, count: int) -> list[tuple[str, str, str]]:
         records += read_records(task.test, require_rejected=False)[:count]
         model, processor = load_trained(model_dir)
         outputs = generate_alt_texts(
-            model, processor, [(r.image_path, r.context) for r in records], num_beams=3,
+            model,
+            processor,
+            [(r.image_path, r.context) for r in records],
+            num_beams=3,
             max_new_tokens=32,
         )
     return [(r.context, r.chosen, o) for r, o in zip(records, outputs, strict=True)]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m modeltrain.mcmdpo.demo_model", description=__doc__.splitlines()[0])
-    parser.add_argument("--cache-dir", help="default: $ALTPREF_DEMO_MODEL_DIR or ~/.cache/altpref/demo-model")
-    parser.add_argument("--examples", type=int, default=3, help="generated examples to print per split")
+    parser = argparse.ArgumentParser(
+        prog="python -m modeltrain.mcmdpo.demo_model", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--cache-dir", help="default: $ALTPREF_DEMO_MODEL_DIR or ~/.cache/altpref/demo-model"
+    )
+    parser.add_argument(
+        "--examples", type=int, default=3, help="generated examples to print per split"
+    )
     args = parser.parse_args(argv)
     started = time.monotonic()
     path = ensure_demo_model(args.cache_dir, log=print)

@@ -34,7 +34,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from modeltrain.mcmdpo.demo_model import DEFAULT_RECIPE, DemoRecipe
@@ -121,7 +121,9 @@ def run_seed(config: TableConfig, seed: int, folder: Path, log=print) -> dict[st
     rows: dict[str, dict] = {}
     paradigms = ["both", "frozen", "sft_only", "preference_only"] if config.paradigms else ["both"]
     for paradigm in paradigms:
-        sft_stage, _ = train_sft_stage(task.talt, folder / f"sft-{paradigm}", recipe, paradigm=paradigm)
+        sft_stage, _ = train_sft_stage(
+            task.talt, folder / f"sft-{paradigm}", recipe, paradigm=paradigm
+        )
         reference = _Reference(sft_stage, task.test, config)
         if paradigm == "both":
             if config.with_untrained:
@@ -133,10 +135,18 @@ def run_seed(config: TableConfig, seed: int, folder: Path, log=print) -> dict[st
             methods = {f"SFT -> MCM-DPO ({paradigm})": "mcmdpo"}
         for name, method in methods.items():
             model_dir = preference_stage(
-                method, sft_stage, task.palt, folder / f"{method}-{paradigm}", config, seed, paradigm
+                method,
+                sft_stage,
+                task.palt,
+                folder / f"{method}-{paradigm}",
+                config,
+                seed,
+                paradigm,
             )
             rows[name] = evaluate(model_dir, task.test, reference, config)
-            log(f"  seed {seed} {name}: ROUGE-L {rows[name]['ROUGE-L']:.2f} CIDEr {rows[name]['CIDEr']:.2f}")
+            log(
+                f"  seed {seed} {name}: ROUGE-L {rows[name]['ROUGE-L']:.2f} CIDEr {rows[name]['CIDEr']:.2f}"
+            )
     return rows
 
 

@@ -104,7 +104,9 @@ def test_demo_model_writes_sensible_alt_text(demo, tmp_path):
         elif side:
             right_part += f"on the {side.group(1)}" in output
     # The post decides which part is described first: the model reads the context.
-    assert right_part >= 0.8 * len(records), list(zip([r.context for r in records], outputs))
+    assert right_part >= 0.8 * len(records), [
+        (r.context, o) for r, o in zip(records, outputs, strict=True)
+    ]
 
 
 def test_cli_prints_the_path_and_examples(demo, capsys):

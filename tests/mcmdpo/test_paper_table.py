@@ -69,6 +69,7 @@ def test_cli_refuses_zero_seeds(capsys):
 
 def test_json_output_is_one_document(quick):
     dumped = json.dumps(paper_table._jsonable(quick))
-    assert json.loads(dumped)["summary"]["SFT"]["ROUGE-L"]["mean"] == quick["summary"]["SFT"][
-        "ROUGE-L"
-    ]["mean"]
+    assert (
+        json.loads(dumped)["summary"]["SFT"]["ROUGE-L"]["mean"]
+        == quick["summary"]["SFT"]["ROUGE-L"]["mean"]
+    )
