@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -138,13 +139,30 @@ def ensure_demo_model(
     return target
 
 
+@contextmanager
+def one_thread():
+    """Run torch on one intra-op thread for the block, then restore the setting.
+
+    A model this small gains little from a second thread, and on a shared 2-core machine two
+    contending threads are far slower than one (measured at load 7-9: the demo build took 42 s
+    on one thread, over 300 s on two; paper_table's SFT stage likewise)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def build_demo_model(folder: str | Path, recipe: DemoRecipe = DEFAULT_RECIPE) -> dict:
     """Build the tiny model, SFT it on the task's TAlt split, and save it (model + processor) to `folder`."""
     from modeltrain.mcmdpo import alttext_task
 
     folder = Path(folder)
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="altpref-demo-build-") as tmp:
+    with one_thread(), tempfile.TemporaryDirectory(prefix="altpref-demo-build-") as tmp:
         tmp = Path(tmp)
         task = alttext_task.write_task(
             tmp / "task", seed=recipe.seed, talt=recipe.talt_records, palt=0, test=0

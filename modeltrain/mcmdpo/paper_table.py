@@ -93,9 +93,11 @@ QUICK = TableConfig(
 
 def run_table(config: TableConfig, work_dir: str | Path | None = None, log=print) -> dict:
     """Train and score every row for every seed; returns per-seed rows and their summary."""
+    from modeltrain.mcmdpo.demo_model import one_thread
+
     started = time.monotonic()
     per_seed: list[dict[str, dict]] = []
-    with tempfile.TemporaryDirectory(prefix="altpref-paper-table-") as tmp:
+    with one_thread(), tempfile.TemporaryDirectory(prefix="altpref-paper-table-") as tmp:
         root = Path(work_dir or tmp)
         for seed in range(config.seeds):
             seed_started = time.monotonic()
