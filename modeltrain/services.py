@@ -638,16 +638,23 @@ def _merged_copy(adapter_folder: Path, target: Path) -> Path:
 
 
 def tiny_base_for_project(*, project_id: int) -> Path:
-    """A tiny LLaVA whose tokenizer knows the project's words (CPU demos, tests), built once."""
+    """The "tiny" base: the demo model (already SFT-trained on the alt-text task) when it knows
+    every word of the project, as for the seeded demo; else a random tiny LLaVA whose tokenizer
+    knows the project's words (CPU tests), built once."""
+    from modeltrain.mcmdpo import demo_model
     from modeltrain.mcmdpo.synthetic import vocabulary
 
-    texts = list(vocabulary())
-    texts += list(Post.objects.filter(project_id=project_id).values_list("context", flat=True))
-    texts += list(
+    project_texts = list(
+        Post.objects.filter(project_id=project_id).values_list("context", flat=True)
+    )
+    project_texts += list(
         AltText.objects.filter(post__project_id=project_id)
         .exclude(origin=AltTextOrigin.MODEL)
         .values_list("text", flat=True)
     )
+    if project_texts and demo_model.knows_all_words(project_texts):
+        return demo_model.ensure_demo_model()
+    texts = list(vocabulary()) + project_texts
     digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:12]
 
     def build(staging: Path):

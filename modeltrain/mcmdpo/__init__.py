@@ -8,5 +8,7 @@ token segments, `PromptStyle`), packing (prefix-tree rows and log-probs), refcac
 log-probs on disk), config (`MCMDPOConfig`), modeling (Auto loading, LoRA/paradigms), trainer
 (`MCMDPOTrainer`, atomic checkpoints), run (`run_training`), progress (the run's progress log),
 cli and doctor (`python -m modeltrain.mcmdpo train|doctor`), generate (beam-search alt-text),
+alttext_task (the controlled alt-text task), demo_model (the cached SFT-trained demo base),
+paper_table (SFT / DPO / MCM-DPO on the task, the paper's table in miniature),
 bench, tiny, tiny_families and synthetic (test/bench models and data).
 """

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -113,6 +114,7 @@ def run_training(
     trainer.remove_callback(
         PrinterCallback
     )  # progress goes to progress_callback and the logs, not stdout
+    _log_into(trainer, output_dir)
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     final_dir = _publish_final(trainer, processor, config, output_dir)
     return TrainingResult(
@@ -155,11 +157,43 @@ def training_arguments(config: MCMDPOConfig, output_dir: Path, cls=None, **extra
         if config.gradient_checkpointing
         else None,
         use_cpu=not torch.cuda.is_available(),
-        report_to=[],
+        report_to=report_to(),
         disable_tqdm=True,
         dataloader_num_workers=0,
         **extra,
     )
+
+
+TENSORBOARD_DIR = "tensorboard"
+
+
+def report_to() -> list[str]:
+    """Where training logs go besides the progress log: TensorBoard event files always (in
+    <output_dir>/tensorboard), MLflow when MLFLOW_TRACKING_URI is set (mlflow is optional:
+    ``pip install 'altpref[mlflow]'``)."""
+    from transformers.integrations import is_mlflow_available, is_tensorboard_available
+
+    targets = []
+    if is_tensorboard_available():
+        targets.append("tensorboard")
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        if not is_mlflow_available():
+            raise RuntimeError(
+                "MLFLOW_TRACKING_URI is set but mlflow is not installed: "
+                "pip install 'altpref[mlflow]', or unset MLFLOW_TRACKING_URI"
+            )
+        targets.append("mlflow")
+    return targets
+
+
+def _log_into(trainer, output_dir: Path) -> None:
+    """Point the TensorBoard writer at <output_dir>/tensorboard: one folder a round owns, not
+    transformers' default runs/<date>_<host> (which a resumed round would split in two)."""
+    from transformers.integrations import TensorBoardCallback
+
+    for callback in trainer.callback_handler.callbacks:
+        if isinstance(callback, TensorBoardCallback):
+            callback.logging_dir = str(output_dir / TENSORBOARD_DIR)
 
 
 def _mcmdpo_trainer(
