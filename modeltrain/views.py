@@ -96,7 +96,12 @@ def round_new(request, project_id: int):
         )
         messages.error(request, message)
         return _list_page(request, project, status=getattr(exc, "status_code", 400), form=data)
-    messages.success(request, f"Round {round_.pk} queued.")
+    if getattr(round_, "queue_down", False):
+        from core.jobs import QUEUE_DOWN_MESSAGE
+
+        messages.warning(request, f"Round {round_.pk}: {QUEUE_DOWN_MESSAGE}")
+    else:
+        messages.success(request, f"Round {round_.pk} queued.")
     return redirect("rounds:detail", round_id=round_.pk)
 
 
