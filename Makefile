@@ -19,13 +19,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
 	@touch $(STAMP)
 
-# WordNet is only needed to score training rounds (METEOR); the app runs without it.
+# WordNet is only needed to score training rounds (METEOR); the app runs without it. Jobs run
+# eagerly on a runner thread (starting one never blocks the page) and a sweeper thread stands in
+# for Celery beat (core.jobs).
 run: setup
 	-@$(MAKE) --no-print-directory wordnet || echo "note: WordNet not installed; round scoring (METEOR) will say so"
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py seed_demo
-	CELERY_TASK_ALWAYS_EAGER=true $(PY) manage.py runserver $(HOST):$(PORT)
+	CELERY_TASK_ALWAYS_EAGER=true ALTPREF_JOB_RUNNER=thread $(PY) manage.py runserver $(HOST):$(PORT)
 
 test: setup browser wordnet
 	HF_HUB_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
