@@ -133,7 +133,9 @@ def enqueue(kind: JobKind, pk: int) -> bool:
         return True
     try:
         # retry=False: publishing fails fast instead of retrying while the request waits.
-        kind.task.apply_async(args=[pk], task_id=task_id, retry=False)
+        # ignore_result: the row is the result; with a Redis result backend, subscribing to the
+        # result channel while Redis is down blocked ~15 s, then refused until a restart.
+        kind.task.apply_async(args=[pk], task_id=task_id, retry=False, ignore_result=True)
     except _broker_errors() as exc:
         log.warning("%s %s: broker unreachable, left for the sweep (%s)", kind.name, pk, exc)
         rows.filter(task_id=task_id, status__in=kind.waiting).update(heartbeat_at=None)
