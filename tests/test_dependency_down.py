@@ -13,6 +13,18 @@ from django.test import Client
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture(autouse=True)
+def eager_jobs():
+    """Job messages run inline in both CI passes (the PostgreSQL pass has a Redis broker; the
+    real worker and broker are exercised by tests/faults)."""
+    from celery import current_app
+
+    before = current_app.conf.task_always_eager
+    current_app.conf.task_always_eager = True
+    yield
+    current_app.conf.task_always_eager = before
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -414,7 +414,8 @@ def main(argv=None) -> int:
         scenario.close()
     if scenario.faults:
         print(scenario.table())
-    print(f"fault suite: {time.monotonic() - started:.0f} s, logs in {root / 'logs'}")
+    kept = f", logs in {root / 'logs'}" if scenario.failures or args.keep else ""
+    print(f"fault suite: {time.monotonic() - started:.0f} s{kept}")
     print(f"rater errors: {scenario.errors}, e.g. {scenario.error_samples}")
     for failure in scenario.failures:
         print(f"FAILED: {failure}")

@@ -19,6 +19,18 @@ from preferences.labelers.tasks import label_run_batch_task
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture(autouse=True)
+def eager_jobs():
+    """Job messages run inline in both CI passes (the PostgreSQL pass has a Redis broker; the
+    real worker and broker are exercised by tests/faults)."""
+    from celery import current_app
+
+    before = current_app.conf.task_always_eager
+    current_app.conf.task_always_eager = True
+    yield
+    current_app.conf.task_always_eager = before
+
+
 def test_a_run_that_loses_redis_mid_batch_pauses_and_the_sweep_resumes_it(
     gemini_on, corpus, monkeypatch
 ):

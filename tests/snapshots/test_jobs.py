@@ -18,6 +18,18 @@ from snapshots.tasks import snapshot_run_task
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture(autouse=True)
+def eager_jobs():
+    """Job messages run inline in both CI passes (the PostgreSQL pass has a Redis broker; the
+    real worker and broker are exercised by tests/faults)."""
+    from celery import current_app
+
+    before = current_app.conf.task_always_eager
+    current_app.conf.task_always_eager = True
+    yield
+    current_app.conf.task_always_eager = before
+
+
 class _Broker:
     """Publishing fails as kombu fails when Redis refuses connections (the real outage runs in
     tests/faults); eager mode off so the outbox takes the publishing path."""
@@ -36,7 +48,8 @@ class _Broker:
         snapshot_run_task.apply_async = refuse
 
     def up(self):
-        self.conf.task_always_eager = self.eager
+        """The queue is back; messages run inline (eager) so the test sees them finish."""
+        self.conf.task_always_eager = True
         snapshot_run_task.__dict__.pop("apply_async", None)
 
 
@@ -46,6 +59,7 @@ def broker_down():
     broker.down()
     yield broker
     broker.up()
+    broker.conf.task_always_eager = broker.eager
 
 
 def _partial(snapshot) -> Path:
