@@ -14,9 +14,10 @@ class CoreConfig(AppConfig):
 
         if settings.ALTPREF_JOBS["RUNNER"] == "thread" and _serving():
             # make run: no Celery beat, so the dev server sweeps stuck or unsent jobs itself.
-            from .job_runner import start_sweeper
+            from .job_runner import start_sweeper, warm_imports
 
             start_sweeper()
+            warm_imports()
 
 
 def _serving() -> bool:

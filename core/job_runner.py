@@ -56,12 +56,14 @@ def runner() -> ThreadRunner:
         return _runner
 
 
-def start_sweeper(every: float | None = None) -> threading.Thread:
-    """Run the sweep every SWEEP_S seconds in a daemon thread of this process."""
+def start_sweeper(
+    every: float | None = None, stop: threading.Event | None = None
+) -> threading.Thread:
+    """Run the sweep every SWEEP_S seconds in a daemon thread of this process (until `stop`)."""
     every = float(every if every is not None else jobs.conf("SWEEP_S"))
+    stop = stop or threading.Event()
 
     def loop():
-        stop = threading.Event()
         while not stop.wait(every):
             try:
                 jobs.sweep()
@@ -71,5 +73,20 @@ def start_sweeper(every: float | None = None) -> threading.Thread:
                 connections.close_all()
 
     thread = threading.Thread(target=loop, daemon=True, name="job-sweeper")
+    thread.start()
+    return thread
+
+
+def warm_imports() -> threading.Thread:
+    """Import the training configuration (torch, transformers: ~8 s) on a thread at start-up,
+    so the first round started from the page does not pay it inside the request."""
+
+    def load():
+        try:
+            import modeltrain.mcmdpo.config  # noqa: F401
+        except Exception:  # noqa: BLE001 - the round start reports a broken install itself
+            log.warning("could not preload the training configuration", exc_info=True)
+
+    thread = threading.Thread(target=load, daemon=True, name="warm-imports")
     thread.start()
     return thread

@@ -123,3 +123,24 @@ def test_thread_runner_returns_at_once_and_runs_the_job(settings, labelled_for_r
 @pytest.fixture
 def labelled_for_runner(project, member):
     return project, member("boss", role="admin")
+
+
+def test_the_sweeper_thread_of_make_run_sends_a_job_left_unsent(labelled_for_runner):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from core.job_runner import start_sweeper
+    from snapshots.models import Snapshot
+
+    project, _ = labelled_for_runner
+    unsent = Snapshot.objects.create(project=project, kind="talt", formats=["jsonl"])
+    Snapshot.objects.filter(pk=unsent.pk).update(created_at=timezone.now() - timedelta(minutes=1))
+    stop = threading.Event()
+    sweeper = start_sweeper(every=0.1, stop=stop)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and Snapshot.objects.get(pk=unsent.pk).status != "done":
+        time.sleep(0.2)
+    stop.set()
+    sweeper.join(5)
+    assert Snapshot.objects.get(pk=unsent.pk).status == "done"
