@@ -24,13 +24,20 @@ def _dependency_errors() -> tuple[type[BaseException], ...]:
     import redis.exceptions
     from django.db import InterfaceError, OperationalError
 
-    return (
+    errors = (
         OperationalError,
         InterfaceError,
         redis.exceptions.ConnectionError,
         redis.exceptions.TimeoutError,
         kombu.exceptions.OperationalError,
     )
+    try:  # the rating fast path's prepared statements use psycopg directly (core.db)
+        import psycopg
+
+        errors += (psycopg.OperationalError, psycopg.InterfaceError)
+    except ImportError:
+        pass
+    return errors
 
 
 def is_dependency_down(exc: BaseException | None) -> bool:

@@ -36,7 +36,7 @@ class Scenario:
         self.faults: list[tuple[str, str]] = []  # (fault, what survived)
         self.failures: list[str] = []
         self.stop_raters = threading.Event()
-        self.acked = self.errors = self.errored_submits = 0
+        self.acked = self.errors = self.errored_submits = self.server_errors = 0
         self.lock = threading.Lock()
         self.secret_key = secrets.token_urlsafe(50)
         self.error_samples: list[str] = []
@@ -158,6 +158,9 @@ class Scenario:
                 status, body = conn.request("GET", f"/projects/{self.project.pk}/rate/next/")
                 match = SUBMIT_RE.search(body)
                 if status != 200 or not match:
+                    if status >= 500 and status != 503:
+                        with self.lock:
+                            self.server_errors += 1
                     raise ValueError(f"next {status}")
                 form = "&".join(
                     f"facet-{k}={random.choice(['A', 'B', 'tie'])}"
@@ -166,6 +169,9 @@ class Scenario:
                 submitting = True
                 status, _ = conn.request("POST", f"/rate/items/{match.group(1)}/submit/", form)
                 if status not in (302, 303):
+                    if status >= 500 and status != 503:
+                        with self.lock:
+                            self.server_errors += 1
                     raise ValueError(f"submit {status}")
                 with self.lock:
                     self.acked += 1
@@ -347,6 +353,9 @@ class Scenario:
             f"acknowledged {self.acked}, stored {stored}, errored submits {self.errored_submits}",
         )
         self.check(dupes == 0, f"{dupes} duplicate judgements")
+        self.check(
+            self.server_errors == 0, f"{self.server_errors} rater responses were 5xx but not 503"
+        )
         jobs = []
         for s in Snapshot.objects.filter(pk__in=[i for i in snapshot_ids if i]):
             jobs.append(f"snapshot {s.pk} {s.status}{': ' + s.message if s.message else ''}")
@@ -365,8 +374,9 @@ class Scenario:
         self.faults.append(
             (
                 "at the end",
-                f"raters: {self.acked} acknowledged = {stored} stored "
-                f"({self.errored_submits} submits cut off), {dupes} duplicates; "
+                f"raters: {self.acked} acknowledged, all stored ({stored} stored: "
+                f"{stored - self.acked} more whose response was cut off), {dupes} duplicates, "
+                f"{self.server_errors} responses 500 (outages answered 503); "
                 f"{'; '.join(jobs)}; worker {'alive' if alive else 'DEAD'}",
             )
         )
