@@ -225,6 +225,21 @@ ALTPREF_JOBS = {
     "MAX_TAKEOVERS": env.int("ALTPREF_JOB_MAX_TAKEOVERS", default=3),
     "RUNNER": env("ALTPREF_JOB_RUNNER", default="inline"),  # inline | thread (eager mode only)
 }
+# Fire-and-forget tasks (their rows are their results) publish without subscribing to a result
+# channel: with a Redis result backend each send otherwise SUBSCRIBEs first, and while Redis is
+# down that blocked a request ~15 s and then raised "must be restarted" (a rating submit's
+# consensus drain turned a stored answer into a 500).
+CELERY_TASK_ANNOTATIONS = {
+    name: {"ignore_result": True}
+    for name in (
+        "consensus.drain",
+        "consensus.reliability_fit",
+        "snapshots.run",
+        "labelers.label_run_batch",
+        "modeltrain.tasks.round_run_task",
+        "core.jobs_sweep",
+    )
+}
 CELERY_BEAT_SCHEDULE = {
     "jobs-sweep": {"task": "core.jobs_sweep", "schedule": ALTPREF_JOBS["SWEEP_S"]},
 }
