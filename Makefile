@@ -20,8 +20,10 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # `run` never installs system packages: it uses what is there and says what is missing.
-# WordNet is only needed to score training rounds (METEOR); the app runs without it. The demo
-# accounts come last, in a box, after all install and migrate output.
+# WordNet is only needed to score training rounds (METEOR); the app runs without it. Jobs run
+# eagerly on a runner thread (starting one never blocks the page) and a sweeper thread stands in
+# for Celery beat (core.jobs). The demo accounts come last, in a box, after all install and
+# migrate output (demo_accounts seeds the demo first).
 # ALTPREF_LOCAL_DEV: the development SECRET_KEY is accepted (only) on this local server.
 run: export ALTPREF_LOCAL_DEV = true
 run: setup
@@ -29,7 +31,7 @@ run: setup
 	$(PY) manage.py collectstatic --noinput -v0
 	@test -f /usr/share/wordnet/data.noun || echo "note: WordNet is not installed, so round scoring (METEOR) will say so; to add it: sudo apt-get install wordnet-base"
 	@$(PY) manage.py demo_accounts --url http://$(HOST):$(PORT)/
-	CELERY_TASK_ALWAYS_EAGER=true $(PY) manage.py runserver $(HOST):$(PORT)
+	CELERY_TASK_ALWAYS_EAGER=true ALTPREF_JOB_RUNNER=thread $(PY) manage.py runserver $(HOST):$(PORT)
 
 test: setup browser wordnet
 	HF_HUB_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)

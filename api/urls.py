@@ -38,6 +38,16 @@ urlpatterns = [
     ),
     path("snapshots/<int:snapshot_id>/", views.SnapshotDetailApi.as_view(), name="snapshot"),
     path(
+        "snapshots/<int:snapshot_id>/cancel/",
+        views.SnapshotCancelApi.as_view(),
+        name="snapshot-cancel",
+    ),
+    path(
+        "snapshots/<int:snapshot_id>/retry/",
+        views.SnapshotRetryApi.as_view(),
+        name="snapshot-retry",
+    ),
+    path(
         "snapshots/<int:snapshot_id>/files/<path:name>",
         views.SnapshotDownloadApi.as_view(),
         name="snapshot-file",

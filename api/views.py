@@ -24,6 +24,7 @@ from rest_framework.views import APIView
 from annotate.models import AltText, AltTextOrigin, Platform, Post, Project, Role, Split
 from annotate.selectors import project_get_for_user, project_list_for_user, project_role
 from core.errors import ApplicationError, NotFound
+from core.jobs import QUEUE_DOWN_MESSAGE
 from modeltrain.models import Method as RoundMethod
 from modeltrain.models import RoundStatus, TrainingRound
 from modeltrain.models import Strategy as RoundStrategy
@@ -44,10 +45,12 @@ from snapshots.selectors import consensus_labels, snapshot_get_for_user, snapsho
 from snapshots.services import (
     FORMATS,
     IMAGE_PATH_MODES,
+    snapshot_cancel,
     snapshot_create,
     snapshot_file_path,
     snapshot_filters_build,
     snapshot_formats_parse,
+    snapshot_retry,
 )
 
 MAX_ID = 2**63 - 1
@@ -354,6 +357,7 @@ class JudgementListCreateApi(_ProjectListApi):
 
 class SnapshotOutput(serializers.ModelSerializer):
     files = serializers.SerializerMethodField()
+    notice = serializers.SerializerMethodField()
 
     class Meta:
         model = Snapshot
@@ -373,7 +377,12 @@ class SnapshotOutput(serializers.ModelSerializer):
             "created_at",
             "completed_at",
             "files",
+            "notice",
         ]
+
+    def get_notice(self, obj) -> str:
+        """Set while the export waits for a job queue that could not be reached."""
+        return QUEUE_DOWN_MESSAGE if obj.waiting_for_queue else ""
 
     def get_files(self, obj) -> list[str]:
         if not obj.is_done:
@@ -460,6 +469,33 @@ class SnapshotDetailApi(APIView):
         return Response(SnapshotOutput(_snapshot(request, snapshot_id)).data)
 
 
+class SnapshotCancelApi(APIView):
+    @extend_schema(
+        tags=["snapshots"],
+        summary="Cancel a pending or running export (admins)",
+        request=None,
+        responses={200: SnapshotOutput, **ERRORS},
+    )
+    def post(self, request, snapshot_id: int):
+        snapshot = _snapshot(request, snapshot_id)
+        return Response(
+            SnapshotOutput(snapshot_cancel(user=request.user, snapshot_id=snapshot.pk)).data
+        )
+
+
+class SnapshotRetryApi(APIView):
+    @extend_schema(
+        tags=["snapshots"],
+        summary="Run a failed or cancelled export again (admins)",
+        request=None,
+        responses={202: SnapshotOutput, **ERRORS},
+    )
+    def post(self, request, snapshot_id: int):
+        snapshot = _snapshot(request, snapshot_id)
+        snapshot = snapshot_retry(user=request.user, snapshot_id=snapshot.pk)
+        return Response(SnapshotOutput(snapshot).data, status=status.HTTP_202_ACCEPTED)
+
+
 class SnapshotDownloadApi(APIView):
     @extend_schema(
         tags=["snapshots"],
@@ -485,6 +521,12 @@ class SnapshotDownloadApi(APIView):
 
 class RoundOutput(serializers.ModelSerializer):
     percent = serializers.IntegerField(read_only=True)
+    notice = serializers.SerializerMethodField()
+
+    def get_notice(self, obj) -> str:
+        """Set while the round waits for a job queue that could not be reached."""
+        waiting = obj.status == RoundStatus.QUEUED and not obj.external
+        return QUEUE_DOWN_MESSAGE if waiting and obj.heartbeat_at is None else ""
 
     class Meta:
         model = TrainingRound
@@ -524,6 +566,7 @@ class RoundOutput(serializers.ModelSerializer):
             "created_at",
             "started_at",
             "finished_at",
+            "notice",
         ]
 
 

@@ -137,7 +137,13 @@ MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 # stay in the database only.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
-    CACHES["default"]["BACKEND"] = "core.cache.ReusingRedisCache"
+    # --- faults (issue 19): a Redis outage degrades the cache instead of failing requests ---
+    # DegradingRedisCache answers "miss" and drops writes while Redis is unreachable (and skips
+    # it for a few seconds after a failure), so sessions fall back to the database copy.
+    CACHES["default"]["BACKEND"] = "core.cache.DegradingRedisCache"
+    CACHES["default"].setdefault("OPTIONS", {}).update(
+        {"socket_connect_timeout": 1.0, "socket_timeout": 2.0}
+    )
 if not CACHES["default"]["BACKEND"].endswith(("LocMemCache", "DummyCache")):
     # Sessions read from the cache (no database query per request), written through to the
     # database, so a cache flush logs nobody out.
@@ -206,6 +212,46 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# --- faults (issue 19): outages and dead workers -----------------------------------------
+# A worker keeps reconnecting through a broker outage instead of giving up after 100 tries.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# Publishing while Redis is down fails within seconds (the job outbox then leaves the row for
+# the sweep) instead of holding the request.
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2.0
+CELERY_REDIS_SOCKET_TIMEOUT = 10.0
+# Long jobs (snapshot exports, LLM runs, training rounds) are claimed with a heartbeat; the
+# sweep re-sends any job waiting without a message or whose worker's heartbeat is older than
+# STALE_S, so a dead worker's job is taken over within STALE_S + SWEEP_S (rounds: 3 x their
+# HEARTBEAT_S + SWEEP_S), not after the visibility timeout. RUNNER=thread (make run) runs eager
+# jobs on a background thread so starting one never blocks the request.
+ALTPREF_JOBS = {
+    "HEARTBEAT_S": env.float("ALTPREF_JOB_HEARTBEAT_S", default=10.0),
+    "STALE_S": env.float("ALTPREF_JOB_STALE_S", default=60.0),
+    "SWEEP_S": env.float("ALTPREF_JOB_SWEEP_S", default=30.0),
+    "SEND_GRACE_S": env.float("ALTPREF_JOB_SEND_GRACE_S", default=5.0),
+    "REQUEUE_WAITING_S": env.float("ALTPREF_JOB_REQUEUE_WAITING_S", default=900.0),
+    "MAX_TAKEOVERS": env.int("ALTPREF_JOB_MAX_TAKEOVERS", default=3),
+    "RUNNER": env("ALTPREF_JOB_RUNNER", default="inline"),  # inline | thread (eager mode only)
+}
+# Fire-and-forget tasks (their rows are their results) publish without subscribing to a result
+# channel: with a Redis result backend each send otherwise SUBSCRIBEs first, and while Redis is
+# down that blocked a request ~15 s and then raised "must be restarted" (a rating submit's
+# consensus drain turned a stored answer into a 500).
+CELERY_TASK_ANNOTATIONS = {
+    name: {"ignore_result": True}
+    for name in (
+        "consensus.drain",
+        "consensus.reliability_fit",
+        "snapshots.run",
+        "labelers.label_run_batch",
+        "modeltrain.tasks.round_run_task",
+        "core.jobs_sweep",
+    )
+}
+CELERY_BEAT_SCHEDULE = {
+    "jobs-sweep": {"task": "core.jobs_sweep", "schedule": ALTPREF_JOBS["SWEEP_S"]},
+}
 
 # --- AltPref ----------------------------------------------------------------------------
 ALTPREF = {

@@ -57,3 +57,6 @@ if settings.DEBUG:
     from django.conf.urls.static import static
 
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+
+# A database or Redis outage raised outside a view (sessions, auth) is a 503 page, not a 500.
+handler500 = "core.middleware.server_error"

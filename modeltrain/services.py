@@ -15,14 +15,13 @@ import hashlib
 import json
 import logging
 import shutil
-import threading
 import time
 import traceback
 from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -381,7 +380,7 @@ def round_start(
             created_by=user,
         )
         if not external:
-            transaction.on_commit(lambda: _enqueue(round_.pk))
+            _enqueue_on_commit(round_)
     return round_
 
 
@@ -412,14 +411,23 @@ def round_strategy_check(*, processes, strategy: str, use_lora: bool) -> str:
     return strategy
 
 
-def _enqueue(round_id: int) -> None:
-    from celery import uuid
+def _enqueue_on_commit(round_: TrainingRound) -> None:
+    """Send the round to the gpu queue after commit through the job outbox (core.jobs): with the
+    broker down the round stays queued (round_.queue_down) and the sweep sends it later."""
+    round_.queue_down = False
 
-    from .tasks import round_run_task
+    def send():
+        round_.queue_down = _enqueue(round_.pk) is False
 
-    task_id = uuid()
-    TrainingRound.objects.filter(pk=round_id, status=RoundStatus.QUEUED).update(task_id=task_id)
-    round_run_task.apply_async(args=[round_id], task_id=task_id)
+    transaction.on_commit(send)
+
+
+def _enqueue(round_id: int) -> bool:
+    from core import jobs
+
+    from .jobs import ROUND_JOB
+
+    return jobs.enqueue(ROUND_JOB, round_id)
 
 
 def round_cancel(*, user, round_id: int) -> TrainingRound:
@@ -516,30 +524,14 @@ def _advance(round_id: int, from_status: str, to_status: str, **fields) -> bool:
     )
 
 
-class _Heartbeat:
-    """Touches heartbeat_at from a background thread while the round's worker is alive."""
+def _Heartbeat(round_id: int):  # noqa: N802 - kept as the context manager's old name
+    """Touches heartbeat_at from a background thread while the round's worker is alive (the
+    shared core.jobs.Heartbeat, which survives a database blip)."""
+    from core.jobs import Heartbeat
 
-    def __init__(self, round_id: int):
-        self.round_id = round_id
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True, name=f"round-{round_id}-hb")
+    from .jobs import ROUND_JOB
 
-    def _run(self):
-        try:
-            while not self.stop.wait(_conf("HEARTBEAT_S")):
-                TrainingRound.objects.filter(pk=self.round_id, status__in=ACTIVE_STATUSES).update(
-                    heartbeat_at=timezone.now()
-                )
-        finally:
-            connection.close()  # this thread's own connection
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(timeout=10)
+    return Heartbeat(ROUND_JOB, round_id, task_id=None, every=_conf("HEARTBEAT_S"))
 
 
 def _cancel_requested(round_id: int) -> bool:

@@ -113,9 +113,14 @@ def round_new(request, project_id: int):
         )
         messages.error(request, message)
         return _list_page(request, project, status=getattr(exc, "status_code", 400), form=data)
-    round_.refresh_from_db()  # in eager mode (make run) the round may have run already
-    level, text = _started_message(round_)
-    messages.add_message(request, level, text)
+    if getattr(round_, "queue_down", False):
+        from core.jobs import QUEUE_DOWN_MESSAGE
+
+        messages.warning(request, f"Round {round_.pk}: {QUEUE_DOWN_MESSAGE}")
+    else:
+        round_.refresh_from_db()  # a runner thread may have moved it on already
+        level, text = _started_message(round_)
+        messages.add_message(request, level, text)
     return redirect("rounds:detail", round_id=round_.pk)
 
 

@@ -26,6 +26,7 @@ class SnapshotStatus(models.TextChoices):
     RUNNING = "running", "Exporting"
     DONE = "done", "Done"
     FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
 
 
 class SnapshotImmutable(ApplicationError):
@@ -55,7 +56,7 @@ class Snapshot(models.Model):
     formats = models.JSONField(default=list)
     filters = models.JSONField(default=dict)
     status = models.CharField(
-        max_length=8, choices=SnapshotStatus.choices, default=SnapshotStatus.PENDING
+        max_length=10, choices=SnapshotStatus.choices, default=SnapshotStatus.PENDING
     )
     progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done.")
     message = models.TextField(blank=True, help_text="Why the export failed, if it did.")
@@ -65,6 +66,11 @@ class Snapshot(models.Model):
     # sha256 of manifest.json, which itself lists the sha256 of every data file.
     checksum = models.CharField(max_length=64, blank=True)
     task_id = models.CharField(max_length=64, blank=True)
+    # The export's claim (core.jobs): while pending, when its message was sent (NULL: not sent,
+    # the sweep sends it); while running, its worker's last heartbeat. attempts counts takeovers
+    # from workers that stopped mid-export.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
@@ -108,6 +114,19 @@ class Snapshot(models.Model):
     def folder(self) -> str:
         """The snapshot's folder, relative to MEDIA_ROOT."""
         return f"snapshots/{self.pk}"
+
+    @property
+    def waiting_for_queue(self) -> bool:
+        """Pending, and its message could not be sent (broker down): the sweep sends it later."""
+        return self.status == SnapshotStatus.PENDING and self.heartbeat_at is None
+
+    @property
+    def can_cancel(self) -> bool:
+        return self.status in (SnapshotStatus.PENDING, SnapshotStatus.RUNNING)
+
+    @property
+    def can_retry(self) -> bool:
+        return self.status in (SnapshotStatus.FAILED, SnapshotStatus.CANCELLED)
 
     @property
     def is_done(self) -> bool:

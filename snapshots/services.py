@@ -26,10 +26,12 @@ from django.utils import timezone
 from annotate.importers.prompts import question_for_context
 from annotate.models import Platform, Project, Role, Split
 from annotate.selectors import project_get_for_user
-from core.errors import ApplicationError
+from core import jobs
+from core.errors import ApplicationError, NotFound
 from preferences.models import Facet
 
 from . import selectors
+from .jobs import SNAPSHOT_JOB
 from .models import Snapshot, SnapshotKind, SnapshotStatus
 from .selectors import SnapshotFilters
 from .writers import (
@@ -518,9 +520,9 @@ def snapshot_verify(*, folder: Path | str) -> list[str]:
 def snapshot_create(
     *, user, project: Project, kind: str, filters: SnapshotFilters, formats: list[str]
 ) -> Snapshot:
-    """Record a snapshot request (admins only) and run the export on a worker after commit."""
-    from .tasks import snapshot_run_task
-
+    """Record a snapshot request (admins only) and send it to a worker after commit, through
+    the job outbox: with the broker down the row stays pending (snapshot.queue_down) and the
+    sweep sends it when the queue is back."""
     project_get_for_user(user=user, project_id=project.pk, min_role=Role.ADMIN)
     if filters.project_id != project.pk:
         raise ApplicationError("The filters belong to another project.")
@@ -532,66 +534,144 @@ def snapshot_create(
             filters=filters.as_dict(),
             created_by=user,
         )
-        transaction.on_commit(lambda: _enqueue(snapshot, snapshot_run_task))
+        jobs.enqueue_on_commit(SNAPSHOT_JOB, snapshot)
+    queue_down = snapshot.queue_down
+    snapshot.refresh_from_db()
+    snapshot.queue_down = queue_down
+    return snapshot
+
+
+def snapshot_cancel(*, user, snapshot_id: int) -> Snapshot:
+    """Cancel a pending or running export (admins); the worker stops at its next record and
+    removes the unfinished folder."""
+    snapshot = _admin_snapshot(user, snapshot_id)
+    if snapshot.status not in (SnapshotStatus.PENDING, SnapshotStatus.RUNNING):
+        raise ApplicationError(
+            f"Snapshot {snapshot.pk} is already {snapshot.get_status_display().lower()}.",
+            status_code=409,
+        )
+    Snapshot.objects.filter(
+        pk=snapshot.pk, status__in=[SnapshotStatus.PENDING, SnapshotStatus.RUNNING]
+    ).update(status=SnapshotStatus.CANCELLED, message="Cancelled by an admin.", heartbeat_at=None)
+    if snapshot.status == SnapshotStatus.PENDING:
+        _clean(snapshot)  # no worker will: nothing was claimed
     snapshot.refresh_from_db()
     return snapshot
 
 
-def _enqueue(snapshot: Snapshot, task) -> None:
-    # The task id is known before the worker starts, so the page can show it straight away.
-    from celery import uuid
+def snapshot_retry(*, user, snapshot_id: int) -> Snapshot:
+    """Run a failed or cancelled export again from scratch (admins), through the outbox."""
+    snapshot = _admin_snapshot(user, snapshot_id)
+    if snapshot.status not in (SnapshotStatus.FAILED, SnapshotStatus.CANCELLED):
+        raise ApplicationError(
+            f"Only a failed or cancelled snapshot can be retried; snapshot {snapshot.pk} is "
+            f"{snapshot.get_status_display().lower()}.",
+            status_code=409,
+        )
+    with transaction.atomic():
+        Snapshot.objects.filter(
+            pk=snapshot.pk, status__in=[SnapshotStatus.FAILED, SnapshotStatus.CANCELLED]
+        ).update(
+            status=SnapshotStatus.PENDING, progress=0, message="", attempts=0, heartbeat_at=None
+        )
+        jobs.enqueue_on_commit(SNAPSHOT_JOB, snapshot)
+    queue_down = snapshot.queue_down
+    snapshot.refresh_from_db()
+    snapshot.queue_down = queue_down
+    return snapshot
 
-    task_id = uuid()
-    Snapshot.objects.filter(pk=snapshot.pk, status=SnapshotStatus.PENDING).update(task_id=task_id)
-    task.apply_async(args=[snapshot.pk], task_id=task_id)
+
+def _admin_snapshot(user, snapshot_id: int) -> Snapshot:
+    snapshot = Snapshot.objects.filter(pk=snapshot_id).first()
+    if snapshot is None or snapshot.project_id is None:
+        raise NotFound(f"No snapshot {snapshot_id}.")
+    project_get_for_user(user=user, project_id=snapshot.project_id, min_role=Role.ADMIN)
+    return snapshot
 
 
 def _folder(snapshot: Snapshot) -> Path:
     return Path(settings.MEDIA_ROOT) / snapshot.folder
 
 
-def snapshot_run(*, snapshot_id: int) -> Snapshot | None:
-    """Export a recorded snapshot and freeze it. Idempotent: a done snapshot is left alone; a
-    redelivered one (worker died mid-export) starts over in a clean folder."""
-    snapshot = Snapshot.objects.filter(pk=snapshot_id).first()
-    if snapshot is None or snapshot.status in (SnapshotStatus.DONE, SnapshotStatus.FAILED):
-        return snapshot
-    live = Snapshot.objects.filter(pk=snapshot_id).exclude(status=SnapshotStatus.DONE)
-    live.update(status=SnapshotStatus.RUNNING, progress=0, message="")
+def _clean(snapshot: Snapshot) -> None:
+    """Remove an unfinished export's folders (a dead worker's `.partial` included)."""
+    final = _folder(snapshot)
+    for leftover in (final.with_name(final.name + ".partial"), final):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+class _Stopped(Exception):
+    """The row is no longer this worker's: cancelled, or taken over after a stall."""
+
+
+def snapshot_run(*, snapshot_id: int, task_id: str = "") -> Snapshot | None:
+    """Export a recorded snapshot and freeze it. Idempotent: a finished snapshot is left alone,
+    a duplicate message for one a live worker exports is dropped (core.jobs.JobBusy), and one
+    taken over from a dead worker starts again in a clean folder."""
+    try:
+        snapshot = jobs.claim(SNAPSHOT_JOB, snapshot_id, task_id=task_id)
+    except jobs.JobBusy:
+        log.info("snapshot %s is being exported by a live worker; duplicate dropped", snapshot_id)
+        return Snapshot.objects.filter(pk=snapshot_id).first()
+    if snapshot is None:
+        stuck = Snapshot.objects.filter(pk=snapshot_id, status=SnapshotStatus.RUNNING).first()
+        if stuck is not None:  # takeovers exhausted: the export kills its worker
+            _clean(stuck)
+            Snapshot.objects.filter(pk=snapshot_id, status=SnapshotStatus.RUNNING).update(
+                status=SnapshotStatus.FAILED,
+                message=(
+                    f"The worker exporting this snapshot stopped {stuck.attempts} times without "
+                    "finishing; giving up. Retry it, or narrow the filters if it runs out of "
+                    "memory or disk."
+                ),
+            )
+        return Snapshot.objects.filter(pk=snapshot_id).first()
+    owned = Snapshot.objects.filter(
+        pk=snapshot_id, status=SnapshotStatus.RUNNING, task_id=snapshot.task_id
+    )
+    owned.update(progress=0, message="")
+    _clean(snapshot)  # a dead worker's half-written folder, when this is a takeover
     final = _folder(snapshot)
     partial = final.with_name(final.name + ".partial")
-    for leftover in (partial, final):
-        shutil.rmtree(leftover, ignore_errors=True)
     f = snapshot.filters
     filters = SnapshotFilters(**{k: f[k] for k in SnapshotFilters.__dataclass_fields__ if k in f})
 
     def progress(done: int, total: int) -> None:
-        live.update(progress=min(99, int(100 * done / total)) if total else 99)
+        if not owned.update(progress=min(99, int(100 * done / total)) if total else 99):
+            raise _Stopped
 
-    try:
-        manifest = snapshot_export(
-            kind=snapshot.kind,
-            filters=filters,
-            formats=snapshot.formats,
-            out_dir=partial,
-            progress=progress,
-        )
-        partial.rename(final)
-    except Exception as exc:
-        shutil.rmtree(partial, ignore_errors=True)
-        message = (
-            exc.message if isinstance(exc, ApplicationError) else f"{type(exc).__name__}: {exc}"
-        )
-        log.exception("snapshot %s failed", snapshot_id)
-        # Recorded on the row for the page and the API; not re-raised, so an eager run (make run)
-        # does not turn the admin's request into a server error.
-        live.update(status=SnapshotStatus.FAILED, message=message[:2000])
-        return Snapshot.objects.get(pk=snapshot_id)
+    with jobs.Heartbeat(SNAPSHOT_JOB, snapshot_id, task_id=snapshot.task_id):
+        try:
+            manifest = snapshot_export(
+                kind=snapshot.kind,
+                filters=filters,
+                formats=snapshot.formats,
+                out_dir=partial,
+                progress=progress,
+            )
+            if not owned.exists():
+                raise _Stopped
+            partial.rename(final)
+        except _Stopped:
+            if not Snapshot.objects.filter(pk=snapshot_id, status=SnapshotStatus.RUNNING).exists():
+                _clean(snapshot)  # cancelled; a takeover's new worker cleans for itself
+            log.info("snapshot %s stopped: cancelled or taken over", snapshot_id)
+            return Snapshot.objects.get(pk=snapshot_id)
+        except Exception as exc:
+            shutil.rmtree(partial, ignore_errors=True)
+            message = (
+                exc.message if isinstance(exc, ApplicationError) else f"{type(exc).__name__}: {exc}"
+            )
+            log.exception("snapshot %s failed", snapshot_id)
+            # Recorded on the row for the page and the API; not re-raised, so an eager run
+            # (make run) does not turn the admin's request into a server error.
+            owned.update(status=SnapshotStatus.FAILED, message=message[:2000])
+            return Snapshot.objects.get(pk=snapshot_id)
     checksum = _sha256_file(final / MANIFEST)
     for path in final.rglob("*"):
         if path.is_file():
             path.chmod(0o444)  # a nudge for people and tools; the manifest is the real guard
-    live.update(
+    owned.update(
         status=SnapshotStatus.DONE,
         progress=100,
         counts=manifest["counts"],
@@ -599,6 +679,7 @@ def snapshot_run(*, snapshot_id: int) -> Snapshot | None:
         manifest=manifest,
         checksum=checksum,
         completed_at=timezone.now(),
+        heartbeat_at=None,
     )
     return Snapshot.objects.get(pk=snapshot_id)
 

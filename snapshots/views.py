@@ -9,14 +9,17 @@ from django.views.decorators.http import require_GET, require_POST
 from annotate.models import Platform, Role, Split
 from annotate.selectors import project_get_for_user
 from core.errors import ApplicationError
+from core.jobs import QUEUE_DOWN_MESSAGE
 
 from .models import SnapshotKind
 from .selectors import snapshot_get_for_user, snapshot_list_for_project
 from .services import (
+    snapshot_cancel,
     snapshot_create,
     snapshot_file_path,
     snapshot_filters_build,
     snapshot_formats_parse,
+    snapshot_retry,
 )
 
 
@@ -70,8 +73,31 @@ def snapshot_new(request, project_id: int):
         # Re-show the form with what was entered, and say what to fix.
         messages.error(request, exc.message)
         return _page(request, project, status=exc.status_code, form=data)
-    messages.success(request, f"Snapshot {snapshot.pk} started.")
+    _started_message(request, snapshot, "started")
     return redirect("snapshots:list", project_id=project.pk)
+
+
+def _started_message(request, snapshot, verb: str) -> None:
+    if getattr(snapshot, "queue_down", False):
+        messages.warning(request, f"Snapshot {snapshot.pk}: {QUEUE_DOWN_MESSAGE}")
+    else:
+        messages.success(request, f"Snapshot {snapshot.pk} {verb}.")
+
+
+@require_POST
+@login_required
+def snapshot_cancel_view(request, snapshot_id: int):
+    snapshot = snapshot_cancel(user=request.user, snapshot_id=snapshot_id)
+    messages.success(request, f"Snapshot {snapshot.pk} cancelled.")
+    return redirect("snapshots:detail", snapshot_id=snapshot.pk)
+
+
+@require_POST
+@login_required
+def snapshot_retry_view(request, snapshot_id: int):
+    snapshot = snapshot_retry(user=request.user, snapshot_id=snapshot_id)
+    _started_message(request, snapshot, "started again")
+    return redirect("snapshots:detail", snapshot_id=snapshot.pk)
 
 
 @require_GET

@@ -44,9 +44,10 @@ def test_compose_file_validates_with_compose_v2():
 def test_compose_services_and_referenced_paths():
     spec = yaml.safe_load(COMPOSE_FILE.read_text())
     services = spec["services"]
-    assert {"web", "worker", "worker-gpu", "postgres", "redis"} <= set(services)
+    assert {"web", "worker", "worker-gpu", "beat", "postgres", "redis"} <= set(services)
     for name, service in services.items():
         assert "healthcheck" in service, f"{name} has no healthcheck"
+        assert service.get("restart") == "unless-stopped", f"{name} is not restarted"
         build = service.get("build")
         if build:
             context = REPO / build.get("context", ".")

@@ -402,7 +402,16 @@ def consensus_drain_soon(*, project_id: int) -> None:
     queued = cache.get(key)
     if queued is None:
         if cache.add(key, now, timeout=DRAIN_DEBOUNCE_S):
-            consensus_drain_task.apply_async((project_id,), countdown=DRAIN_COUNTDOWN_S)
+            try:
+                consensus_drain_task.apply_async(
+                    (project_id,), countdown=DRAIN_COUNTDOWN_S, retry=False
+                )
+            except Exception as exc:  # noqa: BLE001 - broker down (issue 19)
+                # The answers are stored and stay pending; every reader drains them first, so
+                # a broker outage must not turn a stored answer into an error page.
+                logger.warning("consensus drain for project %s not queued: %s", project_id, exc)
+                cache.delete(key)
+                return
             queued = now
         else:
             queued = cache.get(key)  # another process queued one in between

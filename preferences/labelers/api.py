@@ -7,23 +7,29 @@ from rest_framework.views import APIView
 
 from annotate.models import Role
 from core.errors import NotFound
+from core.jobs import QUEUE_DOWN_MESSAGE
 from preferences.consensus.api import MAX_ID, project_for_api
 
 from .models import LabelRun, LabelTask
 from .selectors import label_run_get, label_run_list
-from .services import MAX_RUN_LIMIT, label_run_start
+from .services import MAX_RUN_LIMIT, label_run_cancel, label_run_retry, label_run_start
 
 
 class LabelRunOutput(serializers.ModelSerializer):
     labeler = serializers.CharField(source="labeler.__str__")
     percent = serializers.IntegerField()
+    notice = serializers.SerializerMethodField()
+
+    def get_notice(self, obj) -> str:
+        """Set while the run waits for a job queue that could not be reached."""
+        return QUEUE_DOWN_MESSAGE if obj.status == "queued" and obj.heartbeat_at is None else ""
 
     class Meta:
         model = LabelRun
         fields = [
             "id", "task", "status", "labeler", "limit", "total", "done", "failed", "cache_hits",
             "http_calls", "budget_usd", "spent_usd", "percent", "message", "created_at",
-            "finished_at",
+            "finished_at", "notice",
         ]  # fmt: skip
 
 
@@ -65,3 +71,28 @@ class LabelRunDetailApi(APIView):
         if run is None:
             raise NotFound("No such run.")
         return Response(LabelRunOutput(run).data)
+
+
+def _run(request, project_id: int, run_id: int) -> LabelRun:
+    project = project_for_api(user=request.user, project_id=project_id, min_role=Role.ADMIN)
+    run = label_run_get(project=project, run_id=run_id) if run_id <= MAX_ID else None
+    if run is None:
+        raise NotFound("No such run.")
+    return run
+
+
+class LabelRunCancelApi(APIView):
+    @extend_schema(tags=["llm"], request=None, responses=LabelRunOutput)
+    def post(self, request, project_id: int, run_id: int):
+        """Cancel a queued or running labelling run (admins)."""
+        return Response(
+            LabelRunOutput(label_run_cancel(run=_run(request, project_id, run_id))).data
+        )
+
+
+class LabelRunRetryApi(APIView):
+    @extend_schema(tags=["llm"], request=None, responses={202: LabelRunOutput})
+    def post(self, request, project_id: int, run_id: int):
+        """Run a failed, cancelled or budget-stopped run again over what it has not labelled."""
+        run = label_run_retry(run=_run(request, project_id, run_id))
+        return Response(LabelRunOutput(run).data, status=status.HTTP_202_ACCEPTED)

@@ -61,6 +61,12 @@ class LabelRun(models.Model):
     # then judges only the pairs whose source_round_id is this (None: every pair).
     source_round_id = models.BigIntegerField(null=True, blank=True)
     message = models.TextField(blank=True)
+    # The batch's claim (core.jobs): the message that holds the run, its worker's last
+    # heartbeat (NULL between batches: the next message may take it), and how many times in a
+    # row a batch was taken over from a worker that stopped.
+    task_id = models.CharField(max_length=64, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
     started_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )

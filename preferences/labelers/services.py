@@ -19,6 +19,7 @@ from django.db.models import Count, F, QuerySet
 from django.utils import timezone
 
 from annotate.models import AltText, AltTextOrigin, Project
+from core import jobs
 from core.errors import ApplicationError, NotFound
 from preferences.models import (
     CandidatePair,
@@ -33,6 +34,7 @@ from preferences.models import (
 from . import answers
 from .base import Labeler, LabelerError
 from .config import NOT_CONFIGURED, GeminiSettings, cost_estimate, gemini_settings, labeler_build
+from .jobs import LABEL_RUN_JOB
 from .models import (
     CallStatus,
     LabelRun,
@@ -485,10 +487,11 @@ def label_run_start(
         message="" if total else "Nothing to label: every item already has an LLM label.",
         status=RunStatus.QUEUED if total else RunStatus.DONE,
     )
+    run.queue_down = False
     if total and enqueue:
-        from .tasks import label_run_batch_task
-
-        transaction.on_commit(lambda: label_run_batch_task.delay(run.pk))
+        # Through the job outbox: with the broker down the run stays queued (run.queue_down)
+        # and the sweep sends it when the queue is back.
+        jobs.enqueue_on_commit(LABEL_RUN_JOB, run)
     return run
 
 
@@ -499,26 +502,44 @@ def _finish(run: LabelRun, status: str, message: str = "") -> None:
     )
 
 
-def label_run_batch(*, run_id: int, impl: Labeler | None = None) -> LabelRun:
+def label_run_batch(*, run_id: int, impl: Labeler | None = None, task_id: str = "") -> LabelRun:
     """Label the next batch of a run's items; returns the run (finished or with more to do).
 
-    Idempotent: items already labelled are skipped, and the cursor makes a redelivered task
-    continue where the last one stopped.
+    Each batch claims the run (core.jobs) and releases it at the end, so the next batch's
+    message, or a sweep's after a worker died, takes it; a duplicate message for a batch that a
+    live worker is running raises jobs.JobBusy. Items already labelled are skipped and the cursor
+    makes a taken-over batch continue where the last one stopped.
     """
+    claimed = jobs.claim(LABEL_RUN_JOB, run_id, task_id=task_id)
     run = LabelRun.objects.select_related("project", "labeler").filter(pk=run_id).first()
     if run is None:
         raise NotFound("No such labelling run.")
     if run.is_finished:
+        return run
+    if claimed is None:  # takeovers exhausted: a batch keeps killing its worker
+        _finish(
+            run,
+            RunStatus.FAILED,
+            f"The worker labelling this run stopped {run.attempts} times in a row without "
+            "finishing a batch; giving up. Retry the run to continue from where it stopped.",
+        )
         return run
     try:
         ctx = label_context_build(task=run.task, run=run, impl=impl)
     except ApplicationError as exc:
         _finish(run, RunStatus.FAILED, exc.message)
         return run
-    if run.status == RunStatus.QUEUED:
-        run.status, run.started_at = RunStatus.RUNNING, timezone.now()
-        LabelRun.objects.filter(pk=run.pk).update(status=run.status, started_at=run.started_at)
+    if run.started_at is None:
+        run.started_at = timezone.now()
+        LabelRun.objects.filter(pk=run.pk).update(started_at=run.started_at)
+    with jobs.Heartbeat(LABEL_RUN_JOB, run.pk, task_id=run.task_id) as heartbeat:
+        run = _label_batch(run, ctx, heartbeat)
+    if not run.is_finished and not heartbeat.lost.is_set():
+        jobs.release(LABEL_RUN_JOB, run.pk, task_id=run.task_id)
+    return run
 
+
+def _label_batch(run: LabelRun, ctx: LabelContext, heartbeat: jobs.Heartbeat) -> LabelRun:
     remaining = run.total - (run.done + run.failed + run.skipped)
     items = list(
         _candidates(
@@ -535,6 +556,8 @@ def label_run_batch(*, run_id: int, impl: Labeler | None = None) -> LabelRun:
         return run
     consecutive = 0
     for item in items:
+        if heartbeat.lost.is_set():
+            return run  # taken over after a stall: the other worker goes on
         if LabelRun.objects.filter(pk=run.pk, status=RunStatus.CANCELLED).exists():
             run.status = RunStatus.CANCELLED
             return run
@@ -578,4 +601,41 @@ def label_run_batch(*, run_id: int, impl: Labeler | None = None) -> LabelRun:
 def label_run_cancel(*, run: LabelRun) -> LabelRun:
     if not run.is_finished:
         _finish(run, RunStatus.CANCELLED, "Cancelled by an admin.")
+    return run
+
+
+def label_run_retry(*, run: LabelRun) -> LabelRun:
+    """Start a failed, cancelled or budget-stopped run again over the items it has not labelled
+    (those that failed included), through the job outbox."""
+    if not run.is_finished or run.status == RunStatus.DONE:
+        raise ApplicationError(
+            f"Only a failed, cancelled or stopped run can be retried; run {run.pk} is "
+            f"{run.get_status_display().lower()}.",
+            status_code=409,
+        )
+    available = _candidates(
+        project=run.project,
+        task=run.task,
+        labeler=run.labeler,
+        source_round_id=run.source_round_id,
+    ).count()
+    todo = min(available, max(run.limit - run.done, 0)) if run.limit else available
+    with transaction.atomic():
+        LabelRun.objects.filter(pk=run.pk, status=run.status).update(
+            status=RunStatus.QUEUED if todo else RunStatus.DONE,
+            total=run.done + run.skipped + todo,
+            failed=0,
+            cursor=0,
+            attempts=0,
+            heartbeat_at=None,
+            message="" if todo else "Nothing left to label.",
+            finished_at=None if todo else timezone.now(),
+        )
+        run.refresh_from_db()
+        run.queue_down = False
+        if todo:
+            jobs.enqueue_on_commit(LABEL_RUN_JOB, run)
+    queue_down = run.queue_down
+    run.refresh_from_db()
+    run.queue_down = queue_down
     return run

@@ -14,6 +14,21 @@ urlpatterns = [
         name="cancel",
     ),
     path(
+        "projects/<int:project_id>/llm/runs/<int:run_id>/retry/",
+        views.llm_run_retry,
+        name="retry",
+    ),
+    path(
+        "api/projects/<int:project_id>/llm-runs/<int:run_id>/cancel/",
+        api.LabelRunCancelApi.as_view(),
+        name="api-run-cancel",
+    ),
+    path(
+        "api/projects/<int:project_id>/llm-runs/<int:run_id>/retry/",
+        api.LabelRunRetryApi.as_view(),
+        name="api-run-retry",
+    ),
+    path(
         "api/projects/<int:project_id>/llm-runs/",
         api.LabelRunListCreateApi.as_view(),
         name="api-runs",

@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET, require_POST
 from annotate.models import Role
 from annotate.selectors import project_get_for_user
 from core.errors import ApplicationError, NotFound
+from core.jobs import QUEUE_DOWN_MESSAGE
 
 from .config import NOT_CONFIGURED, gemini_settings
 from .models import LabelTask
@@ -18,7 +19,7 @@ from .selectors import (
     llm_call_failures,
     llm_cost_summary,
 )
-from .services import label_run_cancel, label_run_start
+from .services import label_run_cancel, label_run_retry, label_run_start
 
 
 def _context(project) -> dict:
@@ -75,9 +76,13 @@ def llm_run_start(request, project_id: int):
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(
-            request, f"Run {run.pk} started: {run.total} items to {run.get_task_display().lower()}."
-        )
+        if run.queue_down:
+            messages.warning(request, f"Run {run.pk}: {QUEUE_DOWN_MESSAGE}")
+        else:
+            messages.success(
+                request,
+                f"Run {run.pk} started: {run.total} items to {run.get_task_display().lower()}.",
+            )
     return redirect("labelers:dashboard", project_id=project.pk)
 
 
@@ -90,4 +95,19 @@ def llm_run_cancel(request, project_id: int, run_id: int):
         raise NotFound("No such run.")
     label_run_cancel(run=run)
     messages.success(request, f"Run {run.pk} cancelled.")
+    return redirect("labelers:dashboard", project_id=project.pk)
+
+
+@require_POST
+@login_required
+def llm_run_retry(request, project_id: int, run_id: int):
+    project = project_get_for_user(user=request.user, project_id=project_id, min_role=Role.ADMIN)
+    run = label_run_get(project=project, run_id=run_id)
+    if run is None:
+        raise NotFound("No such run.")
+    run = label_run_retry(run=run)
+    if run.queue_down:
+        messages.warning(request, f"Run {run.pk}: {QUEUE_DOWN_MESSAGE}")
+    else:
+        messages.success(request, f"Run {run.pk} started again: {run.total - run.done} to go.")
     return redirect("labelers:dashboard", project_id=project.pk)
