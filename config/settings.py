@@ -136,6 +136,9 @@ if not CACHES["default"]["BACKEND"].endswith(("LocMemCache", "DummyCache")):
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
+# A failed CSRF check asks the rater to sign in again, and their answers survive (in the
+# browser) instead of Django's bare 403 page.
+CSRF_FAILURE_VIEW = "core.error_views.csrf_failure"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 

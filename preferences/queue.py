@@ -499,7 +499,8 @@ _SUBMIT_READ_SQL = f"""
     SELECT a.project_id, a.pair_id, a.status, a.shown_order, a.token, a.reserved_at,
            a.reserved_until, p.post_id, pr.overlap,
            {ROLE_SQL.format(project="a.project_id")},
-           (SELECT json_agg(json_build_array(f.id, f.key, f.label) ORDER BY f.position, f.id)
+           (SELECT json_agg(json_build_array(f.id, f.key, f.label, f.required)
+                            ORDER BY f.position, f.id)
             FROM preferences_facet f WHERE f.project_id = a.project_id AND f.is_active),
            (SELECT json_agg(json_build_array(j.id, j.facet_id, j.choice, j.client_key))
             FROM preferences_judgement j WHERE j.pair_id = a.pair_id
@@ -588,8 +589,8 @@ def _submit_read(*, assignment_id: int, user, lock: bool) -> _SubmitItem | None:
         role=role,
         overlap=overlap,
         facets=[
-            model_row(Facet, id=i, project_id=project_id, key=k, label=label)
-            for i, k, label in json_column(facets) or []
+            model_row(Facet, id=i, project_id=project_id, key=k, label=label, required=req)
+            for i, k, label, req in json_column(facets) or []
         ],
         own=[
             model_row(
@@ -663,7 +664,13 @@ def _submit_plan(
     assignment = item.assignment
     if item.role is None:
         raise NotFound("No such pair.")
-    missing = [f.label for f in item.facets if answers.get(f.key) not in CHOICE_VALUES]
+    # A required facet must be answered; an optional one may be left blank (nothing stored),
+    # but an answer given to it must be a valid one.
+    missing = [
+        f.label
+        for f in item.facets
+        if answers.get(f.key) not in CHOICE_VALUES and (f.required or answers.get(f.key))
+    ]
     if missing:
         raise ApplicationError("Answer every facet; missing: " + ", ".join(missing) + ".")
     seconds = min(max((now - assignment.reserved_at).total_seconds(), 0.0), 86_399.0)
@@ -678,6 +685,7 @@ def _submit_plan(
                 choice=answers[facet.key], shown_order=assignment.shown_order
             )
             for facet in item.facets
+            if answers.get(facet.key)
         },
         shown_order=assignment.shown_order,
         seconds_spent=seconds,
