@@ -13,6 +13,7 @@ urlpatterns = [
     path("rate/items/<int:assignment_id>/", views.rate_item, name="item"),
     path("rate/items/<int:assignment_id>/submit/", views.rate_submit, name="submit"),
     path("rate/items/<int:assignment_id>/edit/", views.rate_edit, name="edit"),
+    path("rate/items/<int:assignment_id>/prefetch/", views.rate_prefetch, name="prefetch"),
     path("rate/items/<int:assignment_id>/skip/", views.rate_skip, name="skip"),
     path("rate/items/<int:assignment_id>/undo/", views.rate_undo, name="undo"),
     path("projects/<int:project_id>/review/", views.review_list, name="review"),

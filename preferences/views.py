@@ -37,9 +37,11 @@ from .judge_page import JudgePage, judge_page, rater_state
 from .keyprefs import DEFAULT_KEYS, rater_settings_get, rater_settings_save
 from .models import Assignment, AssignmentStatus, CandidatePair, Choice, Facet, JudgementKind
 from .queue import (
+    assignment_activate,
     assignment_current,
     assignment_last_undoable,
     assignment_next,
+    assignment_prefetch,
     assignment_skip,
     assignment_submit,
     assignment_undo,
@@ -278,9 +280,41 @@ def rate_submit(request, assignment_id: int):
         template = "preferences/judge.html#item" if request.htmx else "preferences/judge.html"
         return _vary(render(request, template, context, status=400))
     done = "saved" if created else "again"
+    prefetched = request.headers.get("X-Next-Item", "")
+    if prefetched.isdigit():
+        # The screen already shows the prefetched next item (rate_prefetch): start its clock,
+        # and tell the page what `u` now undoes.
+        live = assignment_activate(assignment_id=int(prefetched), user=request.user)
+        response = HttpResponse(status=204)
+        response["X-Undo-Url"] = path_for("rate:undo", kwargs={"assignment_id": assignment.id})
+        response["X-Next-Item-Live"] = "1" if live else "0"
+        response["X-Outcome"] = _flash(request, done)
+        return response
     if request.htmx:
         return _vary(_next_fragment(request, assignment.project_id, done))
     return _to("rate:next", done, project_id=assignment.project_id)
+
+
+@require_GET
+@login_required
+def rate_prefetch(request, assignment_id: int):
+    """The item after this one, reserved now and rendered for the screen to swap in the moment
+    the rater submits this one (no round trip then); 204 when nothing else is open."""
+    current = _own_assignment(request, assignment_id)
+    policy = consensus_policy_get(project=current.project)
+    assignment = assignment_prefetch(
+        project=current.project, user=request.user, policy=policy, current_id=current.id
+    )
+    if assignment is None:
+        return HttpResponse(status=204)
+    page = _judge_page_for(request, assignment, policy=policy)
+    context = _judge_context(request, page, done="saved")
+    context["position"] += 1  # shown once the current item is submitted
+    context["undo"] = None  # set by the page when the submit returns (X-Undo-Url)
+    response = render(request, "preferences/judge.html#item", context)
+    response["X-Item-Url"] = path_for("rate:item", kwargs={"assignment_id": assignment.id})
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def _vary(response):

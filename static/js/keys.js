@@ -107,7 +107,7 @@
 
   function submitForm(id) {
     var form = document.getElementById(id);
-    if (form) { form.requestSubmit ? form.requestSubmit() : form.submit(); return true; }
+    if (form && !form.hidden) { form.requestSubmit ? form.requestSubmit() : form.submit(); return true; }
     return false;
   }
 
@@ -289,24 +289,150 @@
 
   // A new item is ready (first load or swapped in): keys, counters, restored answers, focus on
   // the first facet, the outcome announced, the position panel refreshed.
-  function itemReady(swapped) {
+  function itemReady(swapped, fresh) {
     var it = item();
     if (!it) return;
     showKeys(document);
     Array.prototype.forEach.call(document.querySelectorAll("[data-count-max]"), updateCount);
-    var restored = restoreAnswers();
+    var restored = fresh ? 0 : restoreAnswers();
     var message = it.getAttribute("data-flash") || "";
     if (restored) message = "Restored " + restored + " answers you had not submitted. " + message;
     if (swapped) {
       var first = rows()[0];
       if (first) focusRow(first);
-      document.body.dispatchEvent(new CustomEvent("altpref:saved", { bubbles: true }));
+      if (!fresh) document.body.dispatchEvent(new CustomEvent("altpref:saved", { bubbles: true }));
     }
     if (message) announce(message.trim());
     document.dispatchEvent(new CustomEvent("altpref:item-ready", {
       detail: { assignment: it.getAttribute("data-assignment") }
     }));
+    // After a swap-in of a prefetched item, the next prefetch waits for the server to confirm
+    // the submit (until then the item answered is still reserved, and is no "next").
+    if (!fresh) window.setTimeout(prefetchNext, 100);
   }
+
+  // --- The next item, prefetched ------------------------------------------------------
+  // While the rater works on an item the server reserves and renders the next one
+  // (rate_prefetch); Enter swaps it in at once and sends the answers alongside. If the send
+  // fails, the item answered is put back as it was, answers and all.
+  var prefetched = null;  // {forId, id, html, url, at}
+  var PREFETCH_MAX_AGE_MS = 5 * 60 * 1000;  // well inside the reservation
+
+  function csrfToken() {
+    var input = document.querySelector("#judge-form [name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+
+  function prefetchNext() {
+    var it = item();
+    if (!it || !it.hasAttribute("data-prefetch-url")) return;
+    var forId = it.getAttribute("data-assignment");
+    if (prefetched && prefetched.forId === forId) return;
+    prefetched = null;
+    track(fetch(it.getAttribute("data-prefetch-url"), { credentials: "same-origin", headers: { "HX-Request": "true" } })
+      .then(function (r) {
+        if (r.status !== 200 || r.url.indexOf("/login/") >= 0) return null;
+        return r.text().then(function (html) { return { html: html, url: r.headers.get("X-Item-Url") }; });
+      })
+      .then(function (got) {
+        if (!got || !item() || item().getAttribute("data-assignment") !== forId) return;
+        var tpl = document.createElement("template");
+        tpl.innerHTML = got.html;
+        var next = tpl.content.querySelector("#judge-item");
+        if (!next) return;
+        prefetched = { forId: forId, id: next.getAttribute("data-assignment"), html: got.html, url: got.url, at: Date.now() };
+        var img = next.querySelector("img.post-image");
+        if (img) { var pre = new Image(); pre.src = img.getAttribute("src"); }  // decoded before it shows
+        document.dispatchEvent(new CustomEvent("altpref:prefetched", { detail: { assignment: prefetched.id } }));
+      })
+      .catch(function () { prefetched = null; }));
+  }
+
+  // One request that writes at a time from this page (a prefetch reserves, a submit stores):
+  // SQLite, the embedded default, refuses a second writer rather than waiting for it.
+  var busy = null;
+  function track(promise) {
+    var p = promise.then(function () { if (busy === p) busy = null; }, function () { if (busy === p) busy = null; });
+    busy = p;
+    return p;
+  }
+
+  function swapInPrefetched(form) {
+    var old = item(), next = prefetched;
+    prefetched = null;
+    var data = new FormData(form);
+    var tpl = document.createElement("template");
+    tpl.innerHTML = next.html;
+    var fresh = tpl.content.querySelector("#judge-item");
+    fresh.setAttribute("data-flash", "");  // announced once the server confirms
+    old.replaceWith(fresh);
+    if (window.htmx) window.htmx.process(fresh);
+    if (next.url) window.history.pushState({}, "", next.url);
+    itemReady(true, true);
+    track(fetch(form.getAttribute("action"), {
+      method: "POST", body: data, credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfToken(), "X-Next-Item": next.id, "HX-Request": "true" }
+    }).then(function (r) {
+      if (r.status === 204) {
+        try { window.sessionStorage.removeItem(STORE + old.getAttribute("data-assignment")); } catch (e) { /* off */ }
+        var undo = document.getElementById("undo-form");
+        if (undo && r.headers.get("X-Undo-Url")) { undo.setAttribute("action", r.headers.get("X-Undo-Url")); undo.hidden = false; }
+        if (r.headers.get("X-Next-Item-Live") === "0") {
+          window.location.assign(old.getAttribute("data-next-url") || window.location.href);
+          return;
+        }
+        announce(r.headers.get("X-Outcome") || "Saved your answers. Next item.");
+        document.body.dispatchEvent(new CustomEvent("altpref:saved", { bubbles: true }));
+        prefetchNext();
+        return;
+      }
+      // Not saved: the answered item comes back as it was.
+      var shown = item();
+      if (shown) shown.replaceWith(old);
+      window.history.replaceState({}, "", old.getAttribute("data-item-url"));
+      if (r.url.indexOf("/login/") >= 0) {
+        saveAnswers();
+        window.location.assign("/login/?next=" + encodeURIComponent(old.getAttribute("data-item-url")));
+        return;
+      }
+      return r.text().then(function (html) {
+        if (r.status === 403 && /data-sign-in/.test(html)) {
+          saveAnswers();
+          var tpl2 = document.createElement("template");
+          tpl2.innerHTML = html;
+          var page = tpl2.content.querySelector("#judge-item");
+          if (page) { old.replaceWith(page); var link = page.querySelector("[data-sign-in]"); if (link) link.focus(); }
+          return;
+        }
+        // Anything else: send the form the plain way; the server's page says what is wrong.
+        var f = document.getElementById("judge-form");
+        if (f) { f.removeAttribute("hx-post"); f.submit(); }
+      });
+    }).catch(function () {
+      var shown = item();
+      if (shown) shown.replaceWith(old);
+      announce("Not saved: the connection failed. Your answers are still here; press Enter to try again.");
+    }));
+  }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form || form.id !== "judge-form") return;
+    if (busy) {
+      // A prefetch or the previous submit is still on its way: submit when it is back.
+      event.preventDefault();
+      event.stopPropagation();
+      busy.then(function () { if (form.isConnected) form.requestSubmit(); });
+      return;
+    }
+    if (!prefetched) return;
+    var it = item();
+    if (!it || prefetched.forId !== it.getAttribute("data-assignment")) return;
+    if (Date.now() - prefetched.at > PREFETCH_MAX_AGE_MS || !form.checkValidity()) return;
+    event.preventDefault();
+    event.stopPropagation();  // before htmx's own submit handler on the form
+    swapInPrefetched(form);
+  }, true);
 
   var swapping = false;  // a response for #judge-item is being swapped in
 
