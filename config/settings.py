@@ -209,6 +209,8 @@ ALTPREF = {
     "MAX_IMAGE_BYTES": env.int("ALTPREF_MAX_IMAGE_BYTES", default=50 * 1024 * 1024),
     "MAX_IMAGE_PIXELS": env.int("ALTPREF_MAX_IMAGE_PIXELS", default=50_000_000),
     "IMPORT_BATCH_SIZE": env.int("ALTPREF_IMPORT_BATCH_SIZE", default=1000),
+    # How long a submitted item stays editable from the rater's history after its reservation.
+    "EDIT_WINDOW_SECONDS": env.int("ALTPREF_EDIT_WINDOW_SECONDS", default=15 * 60),
 }
 
 LOGGING = {

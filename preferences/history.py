@@ -34,8 +34,6 @@ from .models import (
 from .services import MAX_RATIONALE_CHARS
 
 HISTORY_ITEMS = 10
-# How long a submitted answer stays editable from the history when its reservation has ended.
-EDIT_WINDOW = timedelta(seconds=getattr(settings, "ALTPREF_EDIT_WINDOW_SECONDS", 15 * 60))
 # "Remaining" counts the open pairs of the project for this rater; cached briefly because it
 # scans the project's open pairs (never on the Next/Submit path).
 REMAINING_CACHE_SECONDS = 15
@@ -46,7 +44,8 @@ def edit_deadline(assignment: Assignment) -> datetime | None:
     EDIT_WINDOW after its submission, whichever is later."""
     if assignment.status != AssignmentStatus.DONE or assignment.submitted_at is None:
         return None
-    return max(assignment.reserved_until, assignment.submitted_at + EDIT_WINDOW)
+    window = timedelta(seconds=settings.ALTPREF.get("EDIT_WINDOW_SECONDS", 15 * 60))
+    return max(assignment.reserved_until, assignment.submitted_at + window)
 
 
 def edit_open(assignment: Assignment, now: datetime | None = None) -> bool:

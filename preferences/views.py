@@ -164,9 +164,18 @@ def _judge_context(
         "mode": mode,
         "rater_settings": settings,
         "keys_json": json.dumps(settings["keys"], separators=(",", ":")),
+        "keymap_html": _keymap_html(settings["enabled"], tuple(settings["keys"].items())),
         "status_url": path_for("rate:status", kwargs={"project_id": project.id}),
         "history_url": path_for("rate:history", kwargs={"project_id": project.id}),
     }
+
+
+@lru_cache(maxsize=256)
+def _keymap_html(enabled: bool, keys: tuple[tuple[str, str], ...]) -> str:
+    # The key list is the same on every item for a rater: rendered once per key map.
+    return render_to_string(
+        "preferences/_keymap.html", {"rater_settings": {"enabled": enabled, "keys": dict(keys)}}
+    )
 
 
 @lru_cache(maxsize=256)

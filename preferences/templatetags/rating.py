@@ -71,3 +71,34 @@ def keymap_rows(settings=None):
 
     keys = (settings or {}).get("keys") or {}
     return [(a, keys.get(a, d), what) for a, (d, what) in DEFAULT_KEYS.items()]
+
+
+@register.simple_tag
+def text_block(text, box_id, text_id, tag, css, expander, empty=""):
+    """One untrusted text as shown on the rating pages, in one tag (the judge page renders
+    three per item; as template nodes they cost more than the rest of the item): the text
+    with visible direction controls inside a direction-isolated box, clamped with an expander
+    when long, then its hostile-text notes."""
+    text = text or ""
+    body = shown_text(text)
+    if tag == "blockquote":
+        body = body.replace("\r\n", "\n").replace("\n", "<br>")
+    attrs = f' class="{css}" id="{text_id}"' + ("" if text else " data-empty")
+    long = is_long(text)
+    html = (
+        f'<div class="text-box{" clamp" if long else ""}" id="{box_id}" dir="auto">'
+        f"<{tag}{attrs}>{body or escape(empty)}</{tag}></div>"
+    )
+    if long:
+        html += (
+            f'<button type="button" class="expander linklike" aria-expanded="false" '
+            f'aria-controls="{box_id}" data-expand>{escape(expander)}</button>'
+        )
+    for f in hostile_text_findings(text):
+        html += f'<p class="flag" data-flag="{f.key}"><strong>Note:</strong> {escape(f.message)}</p>'
+    return mark_safe(html)  # noqa: S308 - every piece of text escaped above
+
+
+@register.simple_tag
+def alt_text_block(text, side):
+    return text_block(text, f"alt-{side}-box", f"alt-{side}", "p", "alt-text", f"Show all of alt-text {side}")

@@ -230,6 +230,9 @@ def test_hostile_text_is_isolated_marked_and_heard_as_shown(project, member, log
     expect(page.locator(f"#alt-{markup_side}")).to_have_text("<b>Bold</b> claim")
     page.get_by_role("button", name=f"Hear {rlo_side} as a screen reader would").click()
     assert page.evaluate("window.__spoken") == ["Invoice attached Image, Invoice[RLO]exe.txt"]
+    # One counting rule: code points, as the server counts (an emoji is one character).
+    page.get_by_label("Rationale (optional)").fill("🐱🐱a")
+    expect(page.locator("#rationale-count")).to_have_text("3 of 5000 characters")
 
 
 def test_lost_session_keeps_answers_and_asks_to_sign_in(project, member, login, live_server, page, shot):
@@ -243,6 +246,7 @@ def test_lost_session_keeps_answers_and_asks_to_sign_in(project, member, login, 
     page.locator("input[name=facet-overall]").first.focus()
     page.keyboard.press("2")
     page.keyboard.press("Shift+Digit3")
+    page.wait_for_timeout(500)  # the next item is prefetched: the answers go by the fast path
     page.context.clear_cookies()  # session and CSRF cookie gone
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Sign in again to continue")).to_be_visible()
@@ -261,7 +265,7 @@ def test_lost_session_keeps_answers_and_asks_to_sign_in(project, member, login, 
     a = Assignment.objects.get(pk=aid)
     got = dict(Judgement.objects.filter(pair=a.pair).values_list("facet__key", "choice"))
     assert got["overall"] == stored(a, "B") and got["fluent"] == "tie"
-    del item_url
+    assert item_url.endswith(f"/rate/items/{aid}/")
 
 
 def test_reopen_a_recent_item_and_edit_it(project, member, login, live_server, page, audit):
