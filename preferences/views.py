@@ -388,6 +388,7 @@ def _status_context(request, project) -> dict:
         "today": rater_done_today(project=project, user=request.user),
         "goal": settings.get("goal"),
         "history": rater_history(project=project, user=request.user),
+        "progress": rater_progress(project=project, user=request.user, with_corrections=False),
     }
 
 

@@ -74,7 +74,7 @@ def keymap_rows(settings=None):
 
 
 @register.simple_tag
-def text_block(text, box_id, text_id, tag, css, expander, empty=""):
+def text_block(text, box_id, text_id, tag, css, expander, empty="", alt_text=True):
     """One untrusted text as shown on the rating pages, in one tag (the judge page renders
     three per item; as template nodes they cost more than the rest of the item): the text
     with visible direction controls inside a direction-isolated box, clamped with an expander
@@ -95,6 +95,8 @@ def text_block(text, box_id, text_id, tag, css, expander, empty=""):
             f'aria-controls="{box_id}" data-expand>{escape(expander)}</button>'
         )
     for f in hostile_text_findings(text):
+        if f.key == "too-long" and not alt_text:
+            continue  # a long post is no fault of the rater's; only alt-text has a length budget
         html += f'<p class="flag" data-flag="{f.key}"><strong>Note:</strong> {escape(f.message)}</p>'
     return mark_safe(html)  # noqa: S308 - every piece of text escaped above
 
