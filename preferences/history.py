@@ -183,7 +183,9 @@ def assignment_edit(
         if bad:
             raise ApplicationError("Unknown answer for: " + ", ".join(bad) + ".")
         if missing:
-            raise ApplicationError("Answer every required facet; missing: " + ", ".join(missing) + ".")
+            raise ApplicationError(
+                "Answer every required facet; missing: " + ", ".join(missing) + "."
+            )
         if rationale is not None and len(rationale) > MAX_RATIONALE_CHARS:
             raise ApplicationError(f"The rationale is limited to {MAX_RATIONALE_CHARS} characters.")
         stored = {
@@ -195,7 +197,11 @@ def assignment_edit(
         changed = 0
         for facet in facets:
             shown = answers.get(facet.key, "")
-            new = displayed_to_stored(choice=shown, shown_order=assignment.shown_order) if shown else ""
+            new = (
+                displayed_to_stored(choice=shown, shown_order=assignment.shown_order)
+                if shown
+                else ""
+            )
             old = stored.get(facet.id)
             if (old.choice if old else "") == new:
                 continue

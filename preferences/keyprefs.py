@@ -49,10 +49,15 @@ def keymap_clean(raw: dict[str, str]) -> dict[str, str]:
     unknown = sorted(set(raw) - set(DEFAULT_KEYS))
     if unknown:
         raise ApplicationError("Unknown shortcut: " + ", ".join(unknown) + ".")
-    keys = {action: (raw.get(action) or default).strip() for action, (default, _) in DEFAULT_KEYS.items()}
+    keys = {
+        action: (raw.get(action) or default).strip()
+        for action, (default, _) in DEFAULT_KEYS.items()
+    }
     bad = [DEFAULT_KEYS[a][1] for a, k in keys.items() if not _allowed(k)]
     if bad:
-        raise ApplicationError("Use one character (letter, digit or sign) for: " + "; ".join(bad) + ".")
+        raise ApplicationError(
+            "Use one character (letter, digit or sign) for: " + "; ".join(bad) + "."
+        )
     seen: dict[str, str] = {}
     for action, key in keys.items():
         other = seen.setdefault(key.lower(), action)

@@ -181,8 +181,7 @@ def _keymap_html(enabled: bool, keys: tuple[tuple[str, str], ...]) -> str:
 @lru_cache(maxsize=256)
 def _blank_rows_html(facets: tuple[tuple[int, str, str, str, bool], ...]) -> str:
     rows = [
-        {"facet": Facet(id=i, key=k, label=lb, question=q, required=r)}
-        for i, k, lb, q, r in facets
+        {"facet": Facet(id=i, key=k, label=lb, question=q, required=r)} for i, k, lb, q, r in facets
     ]
     return render_to_string("preferences/_choice_rows.html", {"rows": rows, "choices": CHOICE_ROWS})
 
@@ -339,7 +338,9 @@ def _next_fragment(request, project_id: int, done: str) -> HttpResponse:
     assignment = assignment_next(project=state.project, user=user, state=state, with_page=True)
     if assignment is None:
         response = HttpResponse(status=204)
-        response["HX-Redirect"] = f"{path_for('rate:next', kwargs={'project_id': project_id})}?done={done}"
+        response["HX-Redirect"] = (
+            f"{path_for('rate:next', kwargs={'project_id': project_id})}?done={done}"
+        )
         return response
     page = getattr(assignment, "page", None) or _judge_page_for(
         request, assignment, policy=state.policy
@@ -438,9 +439,7 @@ def rate_keys(request):
             "keys": keymap,
             "goal": goal_raw,
         }
-    rows = [
-        (a, settings["keys"].get(a, d), d, what) for a, (d, what) in DEFAULT_KEYS.items()
-    ]
+    rows = [(a, settings["keys"].get(a, d), d, what) for a, (d, what) in DEFAULT_KEYS.items()]
     return render(
         request,
         "preferences/keys.html",

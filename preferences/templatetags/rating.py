@@ -97,10 +97,14 @@ def text_block(text, box_id, text_id, tag, css, expander, empty="", alt_text=Tru
     for f in hostile_text_findings(text):
         if f.key == "too-long" and not alt_text:
             continue  # a long post is no fault of the rater's; only alt-text has a length budget
-        html += f'<p class="flag" data-flag="{f.key}"><strong>Note:</strong> {escape(f.message)}</p>'
+        html += (
+            f'<p class="flag" data-flag="{f.key}"><strong>Note:</strong> {escape(f.message)}</p>'
+        )
     return mark_safe(html)  # noqa: S308 - every piece of text escaped above
 
 
 @register.simple_tag
 def alt_text_block(text, side):
-    return text_block(text, f"alt-{side}-box", f"alt-{side}", "p", "alt-text", f"Show all of alt-text {side}")
+    return text_block(
+        text, f"alt-{side}-box", f"alt-{side}", "p", "alt-text", f"Show all of alt-text {side}"
+    )

@@ -36,15 +36,29 @@ def in_view(page, selector, height):
     return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height
 
 
-def test_a_for_all_in_two_keys_next_item_swapped_in(project, member, login, live_server, page, shot, audit):
+def test_a_for_all_in_two_keys_next_item_swapped_in(
+    project, member, login, live_server, page, shot, audit
+):
     for i in range(22):
-        make_pair(project=project, context=f"Post number {i} about a red logo.", a=f"A red circle {i}.", b=f"A shape {i}.")
+        make_pair(
+            project=project,
+            context=f"Post number {i} about a red logo.",
+            a=f"A red circle {i}.",
+            b=f"A shape {i}.",
+        )
     member("ann")
     page.set_viewport_size(DESKTOP)
     login(page, "ann")
     start(page, live_server, project)
     # Desktop: image, post text, both alt-texts and every facet row are on screen at once.
-    for sel in ["#post-image", "#context-text", "#alt-A", "#alt-B", ".facet-row >> nth=-1", "#judge-form button[type=submit]"]:
+    for sel in [
+        "#post-image",
+        "#context-text",
+        "#alt-A",
+        "#alt-B",
+        ".facet-row >> nth=-1",
+        "#judge-form button[type=submit]",
+    ]:
         assert in_view(page, sel, DESKTOP["height"]), f"{sel} is not in view at 1366x900"
     audit(page, "judge screen (desktop)")
     page.evaluate("""() => {
@@ -94,18 +108,27 @@ def test_a_for_all_in_two_keys_next_item_swapped_in(project, member, login, live
     shot(page, "judge-desktop-flow")
 
 
-def test_phone_layout_stacked_long_text_clamped_once(project, member, login, live_server, browser, shot, audit):
-    make_pair(project=project, context="Our bake sale, with a long story. " + LONG, a=LONG, b="A cake.")
+def test_phone_layout_stacked_long_text_clamped_once(
+    project, member, login, live_server, browser, shot, audit
+):
+    make_pair(
+        project=project, context="Our bake sale, with a long story. " + LONG, a=LONG, b="A cake."
+    )
     member("ann")
     context = browser.new_context(viewport=PHONE)
     page = context.new_page()
     login(page, "ann")
     start(page, live_server, project)
-    box_a, box_b = page.locator("#alt-A-box").bounding_box(), page.locator("#alt-B-box").bounding_box()
+    box_a, box_b = (
+        page.locator("#alt-A-box").bounding_box(),
+        page.locator("#alt-B-box").bounding_box(),
+    )
     # Full width and stacked: B under A.
     assert box_a["width"] > 0.75 * PHONE["width"] and box_b["y"] > box_a["y"] + box_a["height"]
     # Clamped: the 5,000-character text does not push the answers away.
-    long_box = page.locator(f"#alt-{'A' if len(page.locator('#alt-A').inner_text()) > 1000 else 'B'}-box")
+    long_box = page.locator(
+        f"#alt-{'A' if len(page.locator('#alt-A').inner_text()) > 1000 else 'B'}-box"
+    )
     assert long_box.bounding_box()["height"] < 160
     first_row = page.locator(".facet-row").first.bounding_box()
     assert first_row["y"] < 1.6 * PHONE["height"], first_row
@@ -142,7 +165,12 @@ def _ax_texts(page):
 
 
 def test_screen_reader_pass_reads_each_text_once(project, member, login, live_server, page, audit):
-    make_pair(project=project, context="Sunset at the pier tonight", a="Orange sky over a wooden pier.", b="A pier at dusk.")
+    make_pair(
+        project=project,
+        context="Sunset at the pier tonight",
+        a="Orange sky over a wooden pier.",
+        b="A pier at dusk.",
+    )
     make_pair(project=project)
     member("ann")
     page.set_viewport_size(DESKTOP)
@@ -211,12 +239,15 @@ def test_shortcuts_can_be_turned_off_and_remapped(project, member, login, live_s
     expect(page.get_by_role("alert")).to_contain_text('"a" is used twice')
 
 
-def test_hostile_text_is_isolated_marked_and_heard_as_shown(project, member, login, live_server, page):
-    make_pair(project=project, context="Invoice attached", a="Invoice\u202eexe.txt", b="<b>Bold</b> claim")
+def test_hostile_text_is_isolated_marked_and_heard_as_shown(
+    project, member, login, live_server, page
+):
+    make_pair(
+        project=project, context="Invoice attached", a="Invoice\u202eexe.txt", b="<b>Bold</b> claim"
+    )
     member("ann")
     page.add_init_script(
-        "window.__spoken = [];"
-        "window.speechSynthesis.speak = u => window.__spoken.push(u.text);"
+        "window.__spoken = [];window.speechSynthesis.speak = u => window.__spoken.push(u.text);"
     )
     login(page, "ann")
     start(page, live_server, project)
@@ -235,7 +266,9 @@ def test_hostile_text_is_isolated_marked_and_heard_as_shown(project, member, log
     expect(page.locator("#rationale-count")).to_have_text("3 of 5000 characters")
 
 
-def test_lost_session_keeps_answers_and_asks_to_sign_in(project, member, login, live_server, page, shot):
+def test_lost_session_keeps_answers_and_asks_to_sign_in(
+    project, member, login, live_server, page, shot
+):
     make_pair(project=project)
     make_pair(project=project)
     member("ann")

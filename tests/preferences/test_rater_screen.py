@@ -9,12 +9,12 @@ from django.test import Client
 from django.utils import timezone
 
 from annotate.checks import alt_text_checks, char_count, hostile_text_findings
+from core.errors import ApplicationError
+from preferences.consensus.selectors import consensus_policy_get
 from preferences.history import assignment_edit, rater_history, rater_remaining
 from preferences.keyprefs import keymap_clean
 from preferences.models import Assignment, Facet, Judgement, JudgementEdit, RaterSettings
 from preferences.queue import assignment_next, assignment_prefetch, assignment_submit
-from preferences.consensus.selectors import consensus_policy_get
-from core.errors import ApplicationError
 from tests.ui.factories import all_facets, make_pair
 
 pytestmark = pytest.mark.django_db
@@ -41,7 +41,9 @@ def test_optional_facets_may_be_left_blank_required_ones_may_not(project, member
     assert body.count(" required>") == 4  # the overall row's four radios only
     response = client.post(f"/rate/items/{aid}/submit/", {"facet-concise": "B"})
     assert response.status_code == 400 and "missing: Overall" in response.content.decode()
-    response = client.post(f"/rate/items/{aid}/submit/", {"facet-overall": "tie", "facet-concise": "bogus"})
+    response = client.post(
+        f"/rate/items/{aid}/submit/", {"facet-overall": "tie", "facet-concise": "bogus"}
+    )
     assert response.status_code == 400
     response = client.post(f"/rate/items/{aid}/submit/", {"facet-overall": "tie"})
     assert response.status_code == 302
@@ -53,14 +55,18 @@ def test_htmx_submit_returns_the_next_item_fragment_and_its_address(project, mem
     make_pair(project=project)
     client = login(member("r1"))
     aid, _ = next_item(client, project)
-    response = client.post(f"/rate/items/{aid}/submit/", all_facets(project), HTTP_HX_REQUEST="true")
+    response = client.post(
+        f"/rate/items/{aid}/submit/", all_facets(project), HTTP_HX_REQUEST="true"
+    )
     body = response.content.decode()
     assert response.status_code == 200 and "<html" not in body
     nxt = int(re.search(r'data-assignment="(\d+)"', body).group(1))
     assert nxt != aid and response["HX-Push-Url"] == f"/rate/items/{nxt}/"
     assert 'data-flash="Saved your answers. Next item."' in body and "Item 2" in body
     # The last one: the queue is empty, htmx is sent to the page that says so.
-    response = client.post(f"/rate/items/{nxt}/submit/", all_facets(project), HTTP_HX_REQUEST="true")
+    response = client.post(
+        f"/rate/items/{nxt}/submit/", all_facets(project), HTTP_HX_REQUEST="true"
+    )
     assert response.status_code == 204 and "/rate/next/?done=saved" in response["HX-Redirect"]
     # A GET of the submit address (a sign-in redirect back to it) shows the item instead.
     assert client.get(f"/rate/items/{aid}/submit/")["Location"] == f"/rate/items/{aid}/"
@@ -112,7 +118,9 @@ def test_edit_a_submitted_item_replaces_the_answer_and_keeps_an_audit(project, m
     make_pair(project=project)
     rater = member("r1")
     a = assignment_next(project=project, user=rater)
-    assignment_submit(assignment_id=a.pk, user=rater, answers={f.key: "A" for f in project.facets.all()})
+    assignment_submit(
+        assignment_id=a.pk, user=rater, answers={f.key: "A" for f in project.facets.all()}
+    )
     shown = {f.key: "A" for f in project.facets.all()} | {"overall": "tie"}
     assert assignment_edit(assignment_id=a.pk, user=rater, answers=shown, rationale="why") == 1
     overall = Judgement.objects.get(facet__key="overall")
@@ -168,7 +176,9 @@ def test_remaining_counts_what_the_rater_can_still_be_served(project, member):
     r1 = member("r1")
     assert rater_remaining(project=project, user=r1) == 3
     a = assignment_next(project=project, user=r1)
-    assignment_submit(assignment_id=a.pk, user=r1, answers={f.key: "A" for f in project.facets.all()})
+    assignment_submit(
+        assignment_id=a.pk, user=r1, answers={f.key: "A" for f in project.facets.all()}
+    )
     cache.clear()
     assert rater_remaining(project=project, user=r1) == 2
 
@@ -247,4 +257,7 @@ def test_server_error_page_is_the_apps_own(rf):
     from django.views.defaults import server_error
 
     response = server_error(rf.get("/"))
-    assert response.status_code == 500 and "Something went wrong on our side" in response.content.decode()
+    assert (
+        response.status_code == 500
+        and "Something went wrong on our side" in response.content.decode()
+    )
