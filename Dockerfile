@@ -16,6 +16,7 @@ ARG TORCH_INDEX_URL=
 RUN pip install --no-cache-dir "torch==2.13.0" ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} \
     && pip install --no-cache-dir .
 COPY . .
-RUN python manage.py collectstatic --noinput
+# Settings refuse to load without a real SECRET_KEY; collecting static files needs none.
+RUN SECRET_KEY=collectstatic-build-only python manage.py collectstatic --noinput
 EXPOSE 8000
 CMD ["python", "-m", "config.serve"]

@@ -29,11 +29,32 @@ class PostAdmin(admin.ModelAdmin):
     list_filter = ["project", "platform", "split"]
     search_fields = ["external_id", "context"]
     raw_id_fields = ["image"]
+    readonly_fields = ["content_key"]
 
 
 @admin.register(AltText)
 class AltTextAdmin(admin.ModelAdmin):
-    list_display = ["id", "post", "origin", "text", "created_at"]
+    """Stored alt-texts are facts that judgements, pairs and exported snapshots point at: the
+    admin shows them, never edits them in place (a correction is a new alt-text)."""
+
+    list_display = ["id", "post", "origin", "text", "text_sha256", "created_at"]
     list_filter = ["origin"]
-    search_fields = ["text"]
-    raw_id_fields = ["post", "parent", "author"]
+    search_fields = ["text", "text_sha256"]
+    fields = readonly_fields = [
+        "post",
+        "origin",
+        "text",
+        "text_sha256",
+        "parent",
+        "author",
+        "source_round_id",
+        "created_at",
+    ]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # Still listed and viewable (view permission); the form has no editable field and no
+        # save button.
+        return False

@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from core.errors import ApplicationError, NotFound
+from core.validation import text_check_storable
 
 from .models import Membership, Project, Role
 
@@ -84,6 +85,7 @@ def alttext_correct(*, alt_text, user, text: str):
     text = text.strip()
     if not text:
         raise ApplicationError("The corrected alt-text is empty; use Keep original instead.")
+    text_check_storable(text, what="The corrected alt-text")
     limit = settings.ALTPREF["MAX_ALT_TEXT_CHARS"]
     if len(text) > limit:
         raise ApplicationError(f"Alt-text is limited to {limit} characters (got {len(text)}).")

@@ -1,8 +1,14 @@
 """REST API routes under /api/, the OpenAPI schema and its docs pages (assets served locally)."""
 
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerSplitView,
+)
+
+from core.security import DOCS_POLICY, csp_override
+from core.throttle import obtain_auth_token
 
 from . import views
 
@@ -49,6 +55,15 @@ urlpatterns = [
     path("rounds/<int:round_id>/", views.RoundDetailApi.as_view(), name="round"),
     path("rounds/<int:round_id>/cancel/", views.RoundCancelApi.as_view(), name="round-cancel"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    # The split view serves Swagger UI's init script as a file: no inline script (CSP).
+    path(
+        "docs/",
+        csp_override(DOCS_POLICY)(SpectacularSwaggerSplitView.as_view(url_name="api:schema")),
+        name="docs",
+    ),
+    path(
+        "redoc/",
+        csp_override(DOCS_POLICY)(SpectacularRedocView.as_view(url_name="api:schema")),
+        name="redoc",
+    ),
 ]

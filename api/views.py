@@ -14,6 +14,7 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
+    extend_schema_field,
     inline_serializer,
 )
 from rest_framework import generics, serializers, status
@@ -28,6 +29,7 @@ from modeltrain.models import RoundStatus, TrainingRound
 from modeltrain.models import Strategy as RoundStrategy
 from modeltrain.selectors import round_get_for_user, round_list_for_project
 from modeltrain.services import round_attach, round_cancel, round_start
+from preferences.consensus.selectors import llm_verdicts_readable
 from preferences.models import (
     CandidatePair,
     Choice,
@@ -38,7 +40,7 @@ from preferences.models import (
 )
 from preferences.services import judgement_record
 from snapshots.models import Snapshot, SnapshotKind
-from snapshots.selectors import consensus_for_pair, snapshot_get_for_user, snapshot_list_for_project
+from snapshots.selectors import consensus_labels, snapshot_get_for_user, snapshot_list_for_project
 from snapshots.services import (
     FORMATS,
     IMAGE_PATH_MODES,
@@ -222,8 +224,13 @@ class PairConsensusApi(APIView):
         responses={200: ConsensusOutput(many=True), **ERRORS},
     )
     def get(self, request, project_id: int, pair_id: int):
-        pair = _pair(_project(request, project_id), pair_id)
-        labels = consensus_for_pair(pair=pair, include_llm_only=True)
+        project = _project(request, project_id)
+        pair = _pair(project, pair_id)
+        judgements = Judgement.objects.filter(pair=pair)
+        if not llm_verdicts_readable(project=project, user=request.user, pair=pair):
+            # Blind-first: an annotator's open item shows no LLM vote, as on the judge screen.
+            judgements = judgements.exclude(kind=JudgementKind.LLM)
+        labels = consensus_labels(judgements=judgements, include_llm_only=True).get(pair.pk, {})
         data = [
             {
                 "facet": k,
@@ -520,9 +527,34 @@ class RoundOutput(serializers.ModelSerializer):
         ]
 
 
+class _WinRateOutput(serializers.Serializer):
+    wins = serializers.FloatField(help_text="Judgements won; ties and both-bad count half")
+    n = serializers.IntegerField(help_text="Human judgements of the round's candidates")
+    rate = serializers.FloatField(allow_null=True)
+    low = serializers.FloatField(allow_null=True, help_text="Wilson 95% interval")
+    high = serializers.FloatField(allow_null=True)
+
+
 class RoundDetailOutput(RoundOutput):
+    held_back = serializers.SerializerMethodField()
+    human_win_rates = serializers.SerializerMethodField()
+
     class Meta(RoundOutput.Meta):
-        fields = [*RoundOutput.Meta.fields, "history"]
+        fields = [*RoundOutput.Meta.fields, "history", "held_back", "human_win_rates"]
+
+    @extend_schema_field(serializers.DictField(child=serializers.IntegerField()))
+    def get_held_back(self, obj) -> dict:
+        """Feedback outputs the quality gate held back, per reason."""
+        from modeltrain.selectors import round_held_back
+
+        return {row["reason"]: row["n"] for row in round_held_back(round_=obj)}
+
+    @extend_schema_field(serializers.DictField(child=_WinRateOutput()))
+    def get_human_win_rates(self, obj) -> dict:
+        """Per facet: how raters judged this round's candidates against the posts' best."""
+        from modeltrain.human_eval import round_win_rates
+
+        return round_win_rates(round_=obj)
 
 
 class RoundFilter(serializers.Serializer):

@@ -1,5 +1,6 @@
 """Settings from the environment (12-factor). Embedded defaults: SQLite file, eager Celery."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -10,8 +11,9 @@ env = environ.Env()
 env.read_env(BASE_DIR / ".env", overwrite=False) if (BASE_DIR / ".env").exists() else None
 
 DEBUG = env.bool("DEBUG", default=False)
-# The fallback key only serves the embedded default (make run on 127.0.0.1); production sets it.
-SECRET_KEY = env("SECRET_KEY", default="insecure-dev-key-set-SECRET_KEY-in-production")
+# Unset, the development key is used only with DEBUG or ALTPREF_LOCAL_DEV (make run, tests);
+# anything else refuses to start (see the security block at the end).
+SECRET_KEY = env("SECRET_KEY", default="")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -36,6 +38,8 @@ INSTALLED_APPS = [
     "api",
     "preferences.labelers",
     "preferences.consensus",
+    "console",
+    "axes",  # login and token throttling (security block below)
 ]
 
 MIDDLEWARE = [
@@ -45,12 +49,16 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "core.security.JsonDepthLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "core.middleware.ApplicationErrorMiddleware",
+    "core.security.ContentSecurityPolicyMiddleware",
+    # Last, as django-axes requires: turns a locked-out login into its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -102,7 +110,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-AUTHENTICATION_BACKENDS = ["core.auth.FastModelBackend"]
+# AxesStandaloneBackend first: it refuses locked-out credentials before any password check.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "core.auth.FastModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "annotate:home"
 LOGOUT_REDIRECT_URL = "login"
@@ -232,6 +241,9 @@ GEMINI_BUDGET_USD = env("GEMINI_BUDGET_USD", default="5.00")  # per run, USD
 GEMINI_TIMEOUT_S = env.float("GEMINI_TIMEOUT_S", default=60.0)
 GEMINI_RETRY_BASE_DELAY_S = env.float("GEMINI_RETRY_BASE_DELAY_S", default=2.0)
 GEMINI_BATCH_SIZE = env.int("GEMINI_BATCH_SIZE", default=10)
+# An item whose answers were refused (invalid or hostile) this many times is flagged and left
+# out of later runs, so one poisonous item never blocks a project's labelling.
+GEMINI_ITEM_MAX_BAD_ANSWERS = env.int("GEMINI_ITEM_MAX_BAD_ANSWERS", default=3)
 
 # --- Training rounds (issue 7) -------------------------------------------------------------
 ALTPREF_ROUNDS = {
@@ -246,3 +258,58 @@ ALTPREF_ROUNDS = {
     # they are sent SIGTERM (then SIGKILL).
     "STOP_GRACE_S": env.float("ALTPREF_ROUND_STOP_GRACE_S", default=30.0),
 }
+
+# --- Security and deployment (issue 19) --------------------------------------------------
+# Every switch comes from the environment; `manage.py check --deploy` is clean with
+#   SECRET_KEY=<50+ random chars> DEBUG=false SECURE_SSL_REDIRECT=true SECURE_HSTS_SECONDS=31536000
+#   SECURE_HSTS_PRELOAD=true SESSION_COOKIE_SECURE=true CSRF_COOKIE_SECURE=true
+# (plus SECURE_PROXY_SSL_HEADER=true behind a TLS-terminating proxy that sets X-Forwarded-Proto).
+DEV_SECRET_KEY = "insecure-dev-key-set-SECRET_KEY-in-production"
+LOCAL_DEV = env.bool("ALTPREF_LOCAL_DEV", default=False)
+if not SECRET_KEY or SECRET_KEY == DEV_SECRET_KEY:
+    if not (DEBUG or LOCAL_DEV):
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set (or is the public development key) and DEBUG is off: "
+            "refusing to start. Set SECRET_KEY to a long random value, e.g. "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`; for a local "
+            "development server only, set ALTPREF_LOCAL_DEV=true (make run does)."
+        )
+    SECRET_KEY = DEV_SECRET_KEY
+
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+# Trust X-Forwarded-Proto only behind a proxy that always sets it (else clients could spoof it).
+if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_REFERRER_POLICY = "same-origin"
+
+# Content-Security-Policy (core.security.ContentSecurityPolicyMiddleware): no inline scripts
+# or styles anywhere; templates load static files only.
+CONTENT_SECURITY_POLICY = env(
+    "CONTENT_SECURITY_POLICY",
+    default="default-src 'self'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data: blob:; object-src 'none'; base-uri 'self'; "
+    "frame-ancestors 'none'; form-action 'self'",
+)
+
+# Login and API-token throttling (django-axes): AXES_FAILURE_LIMIT wrong passwords for one
+# username from one address lock that pair out for AXES_COOLOFF_MINUTES; a success resets it.
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15.0))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+
+# Password reset mails go through Django's email backend: console in make run and by default
+# (the mail is printed), SMTP in production via EMAIL_URL (smtp+tls://user:pass@host:587).
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="altpref@localhost")
+globals().update(env.email("EMAIL_URL", default="consolemail://"))
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 3600)

@@ -14,6 +14,39 @@ handler404 = "core.error_views.page_not_found"
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "password/change/",
+        auth_views.PasswordChangeView.as_view(),
+        name="password_change",
+    ),
+    path(
+        "password/change/done/",
+        auth_views.PasswordChangeDoneView.as_view(),
+        name="password_change_done",
+    ),
+    path(
+        "password/reset/",
+        auth_views.PasswordResetView.as_view(
+            email_template_name="registration/password_reset_email.txt",
+            subject_template_name="registration/password_reset_subject.txt",
+        ),
+        name="password_reset",
+    ),
+    path(
+        "password/reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "password/reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password/reset/complete/",
+        auth_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
     path("admin/", admin.site.urls),
     # Browsers ask for /favicon.ico on pages without an icon link (a PDF, a raw file view).
     path("favicon.ico", RedirectView.as_view(url=static_url("favicon.svg"), permanent=True)),
@@ -24,6 +57,7 @@ urlpatterns = [
     path("", include("preferences.urls")),
     path("", include("preferences.labelers.urls")),
     path("", include("preferences.consensus.urls")),
+    path("", include("console.urls")),
     path("rounds/", include("modeltrain.urls")),
 ]
 

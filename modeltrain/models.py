@@ -11,6 +11,8 @@ from django.db.models import Q
 
 from core.db import in_choices
 
+from . import quality
+
 
 class Method(models.TextChoices):
     SFT = "sft", "SFT"
@@ -168,6 +170,11 @@ class RoundOutput(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+    )
+    # Why this feedback output did not become a pair (modeltrain.quality); "" when it did or is
+    # not a feedback output.
+    held_back = models.CharField(
+        max_length=16, blank=True, default="", choices=list(quality.REASONS.items())
     )
 
     class Meta:

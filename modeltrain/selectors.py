@@ -150,44 +150,188 @@ def round_candidates(*, round_: TrainingRound) -> QuerySet[RoundOutput]:
     ).select_related("pair", "alt_text", "post")
 
 
-def round_curve_svg(*, round_: TrainingRound, width: int = 480, height: int = 160) -> dict | None:
-    """Polylines for loss and each margin (server-side SVG); None without points."""
-    points = [p for p in round_.history if isinstance(p, dict) and p.get("step") is not None]
-    if not points:
+def round_held_back(*, round_: TrainingRound) -> list[dict]:
+    """Feedback outputs the quality gate held back, counted per reason (most first)."""
+    from .quality import REASONS
+
+    counts = (
+        RoundOutput.objects.filter(round=round_, purpose=RoundOutput.Purpose.FEEDBACK)
+        .exclude(held_back="")
+        .values("held_back")
+        .annotate(n=Count("id"))
+        .order_by("-n", "held_back")
+    )
+    return [
+        {"reason": c["held_back"], "label": REASONS[c["held_back"]], "n": c["n"]} for c in counts
+    ]
+
+
+def round_held_back_outputs(*, round_: TrainingRound) -> QuerySet[RoundOutput]:
+    return (
+        RoundOutput.objects.filter(round=round_, purpose=RoundOutput.Purpose.FEEDBACK)
+        .exclude(held_back="")
+        .select_related("post")
+    )
+
+
+# A round's writer in the side-by-side view: "12" (round 12's model) or "12:base" (its base).
+def writer_parse(value: str) -> tuple[int, str] | None:
+    round_id, _, model = (value or "").partition(":")
+    if not round_id.isdigit() or model not in ("", "base"):
         return None
+    return int(round_id), model or "trained"
+
+
+def writer_choices(*, project_id: int) -> list[tuple[str, str]]:
+    """(value, label) for every round (and its base model) that wrote something."""
+    seen = (
+        RoundOutput.objects.filter(round__project_id=project_id)
+        .values_list("round_id", "model")
+        .distinct()
+        .order_by("-round_id", "model")
+    )
+    return [
+        (f"{rid}" if model == "trained" else f"{rid}:base",
+         f"Round {rid}" if model == "trained" else f"Round {rid}'s base model")
+        for rid, model in seen
+    ]  # fmt: skip
+
+
+def outputs_side_by_side(
+    *, project_id: int, left: tuple[int, str], right: tuple[int, str], limit: int = 200
+) -> list[dict]:
+    """Posts both writers wrote for (same purpose), with both texts and the reference."""
+
+    def texts(writer):
+        rows = RoundOutput.objects.filter(
+            round__project_id=project_id, round_id=writer[0], model=writer[1]
+        ).select_related("post", "post__image", "pair__alt_b")
+        return {(o.post_id, o.purpose): o for o in rows}
+
+    def opponent(out):  # a feedback pair's other side: the post's best alt-text then
+        return out.pair.alt_b.text if out.pair_id else ""
+
+    a, b = texts(left), texts(right)
+    rows = []
+    for key in sorted(set(a) & set(b), key=lambda k: (k[1], k[0])):
+        out_a, out_b = a[key], b[key]
+        rows.append(
+            {
+                "post": out_a.post,
+                "purpose": out_a.get_purpose_display(),
+                "reference": out_a.reference
+                or out_b.reference
+                or opponent(out_a)
+                or opponent(out_b),
+                "left": out_a,
+                "right": out_b,
+                "same": out_a.text.strip() == out_b.text.strip(),
+            }
+        )
+        if len(rows) >= limit:
+            break
+    return rows
+
+
+# --- the loss and margin chart --------------------------------------------------------------------
+
+CHART = {"width": 640, "height": 280, "left": 64, "right": 16, "top": 16, "bottom": 48}
+MAX_MARKERS = 40  # focusable points per series; the table under the chart has up to 200 steps
+
+
+def _nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    """Round tick values covering [lo, hi] (1, 2, 2.5 or 5 times a power of ten apart)."""
+    import math
+
+    if hi <= lo:
+        hi = lo + 1.0
+    raw = (hi - lo) / max(1, count - 1)
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    first = math.floor(lo / step) * step
+    ticks = []
+    value = first
+    while value <= hi + step * 1e-9:
+        ticks.append(round(value, 12))
+        value += step
+    if ticks[-1] < hi:
+        ticks.append(round(value, 12))
+    return ticks
+
+
+def _sampled(points: list, limit: int) -> list:
+    if len(points) <= limit:
+        return points
+    stride = (len(points) - 1) / (limit - 1)
+    return [points[round(i * stride)] for i in range(limit)]
+
+
+def round_curve_svg(*, round_: TrainingRound) -> dict | None:
+    """Server-side SVG of loss and each margin by step: axes with ticks and labels, one series per
+    line, focusable markers whose values show on hover and focus; None without points."""
+    points = [p for p in round_.history if isinstance(p, dict) and p.get("step") is not None]
     series = {"loss": [(p["step"], p.get("loss")) for p in points]}
     for p in points:
         for name, value in (p.get("margins") or {}).items():
             series.setdefault(f"margin {name}", []).append((p["step"], value))
-    values = [v for s in series.values() for _, v in s if isinstance(v, int | float)]
-    if not values:
+    series = {
+        name: [(s, float(v)) for s, v in pts if _is_number(v)] for name, pts in series.items()
+    }
+    series = {name: pts for name, pts in series.items() if pts}
+    if not series:
         return None
-    lo, hi = min(values), max(values)
-    span = (hi - lo) or 1.0
-    max_step = max(p["step"] for p in points) or 1
-    pad = 8
+    values = [v for pts in series.values() for _, v in pts]
+    y_ticks = _nice_ticks(min(values), max(values))
+    lo, hi = y_ticks[0], y_ticks[-1]
+    max_step = max(s for pts in series.values() for s, _ in pts) or 1
+    x_ticks = [t for t in _nice_ticks(0, max_step, 6) if float(t).is_integer()]
+    x_hi = max(max_step, x_ticks[-1] if x_ticks else max_step)
+    c = CHART
+    plot_w = c["width"] - c["left"] - c["right"]
+    plot_h = c["height"] - c["top"] - c["bottom"]
 
-    def xy(step, value):
-        x = pad + (width - 2 * pad) * step / max_step
-        y = pad + (height - 2 * pad) * (1 - (value - lo) / span)
-        return f"{x:.1f},{y:.1f}"
+    def x(step):
+        return c["left"] + plot_w * step / x_hi
 
-    palette = [
-        "#1f4e9c",
-        "#c2410c",
-        "#15803d",
-        "#7c3aed",
-        "#b91c1c",
-        "#0e7490",
-        "#a16207",
-        "#4b5563",
-    ]
+    def y(value):
+        return c["top"] + plot_h * (1 - (value - lo) / ((hi - lo) or 1.0))
+
     lines = []
     for i, (name, pts) in enumerate(series.items()):
-        coords = " ".join(xy(s, v) for s, v in pts if isinstance(v, int | float))
-        if coords:
-            lines.append({"name": name, "points": coords, "colour": palette[i % len(palette)]})
-    return {"width": width, "height": height, "lines": lines, "lo": lo, "hi": hi, "steps": max_step}
+        lines.append(
+            {
+                "name": name,
+                "css": f"series-{i % 8}",
+                "points": " ".join(f"{x(s):.1f},{y(v):.1f}" for s, v in pts),
+                "markers": [
+                    {"x": f"{x(s):.1f}", "y": f"{y(v):.1f}", "step": s, "value": v}
+                    for s, v in _sampled(pts, MAX_MARKERS)
+                ],
+            }
+        )
+    table_steps = _sampled(sorted({s for pts in series.values() for s, _ in pts}), 200)
+    by_name = {name: dict(pts) for name, pts in series.items()}
+    return {
+        **c,
+        "plot_right": c["width"] - c["right"],
+        "plot_bottom": c["height"] - c["bottom"],
+        "x_label_y": c["height"] - 8,
+        "y_label_x": 16,
+        "y_label_cy": c["top"] + plot_h / 2,
+        "x_ticks": [{"pos": f"{x(t):.1f}", "label": f"{int(t)}"} for t in x_ticks],
+        "y_ticks": [{"pos": f"{y(t):.1f}", "label": f"{t:g}"} for t in y_ticks],
+        "lines": lines,
+        "steps": max_step,
+        "table": [
+            {"step": s, "values": [by_name[name].get(s) for name in series]} for s in table_steps
+        ],
+    }
+
+
+def _is_number(value) -> bool:
+    import math
+
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def round_base_for_launch(*, round_: TrainingRound) -> str:

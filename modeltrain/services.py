@@ -30,7 +30,7 @@ from django.utils import timezone
 from annotate.models import AltText, AltTextOrigin, Post, Role
 from annotate.selectors import project_get_for_user
 from core.errors import ApplicationError, NotFound
-from preferences.models import CandidatePair, PairSource
+from preferences.models import CandidatePair
 
 from . import selectors
 from .models import (
@@ -71,6 +71,10 @@ DEFAULT_OPTIONS = {
     "max_new_tokens": 256,
     "batch_size": 8,
     "llm_prelabel": False,  # after feedback, the LLM judge labels the round's new pairs
+    # The base model writes feedback candidates too (a round from a base model only), so that
+    # raters' judgements rank it against the rounds (modeltrain.human_eval).
+    "feedback_base": True,
+    "max_candidate_chars": 400,  # longer outputs are held back (modeltrain.quality)
 }
 # What each option accepts: (type, lowest, highest, None allowed). Checked when a round is
 # started, so a bad value is a 400 on the form/API instead of a failed round hours later.
@@ -82,6 +86,8 @@ OPTION_RULES = {
     "max_new_tokens": (int, 1, 2048, False),
     "batch_size": (int, 1, 1024, False),
     "llm_prelabel": (bool, None, None, False),
+    "feedback_base": (bool, None, None, False),
+    "max_candidate_chars": (int, 1, 100_000, False),
 }
 # Bounds for the hyper-parameters whose nonsense values would only fail inside the trainer.
 HYPER_BOUNDS = {
@@ -579,7 +585,9 @@ def _run_phases(round_: TrainingRound) -> str:
         if _cancel_requested(rid):
             _finish(rid, RoundStatus.CANCELLED, from_statuses=ACTIVE_STATUSES)
             return RoundStatus.CANCELLED
-        _feed_back(round_)
+        from .feedback import round_feed_back
+
+        round_feed_back(round_)
         _prelabel(round_)
         _finish(rid, RoundStatus.DONE, from_statuses=[RoundStatus.GENERATING])
     round_.refresh_from_db()
@@ -1027,70 +1035,18 @@ def _evaluate(round_: TrainingRound) -> None:
     if round_.options.get("evaluate_base", True):
         base_texts = _generate(round_, _resolve_base(round_), items, trained=False)
         base_scores = _score_outputs(round_, posts, base_texts, refs, which="base")
+        with transaction.atomic():  # kept for the side-by-side view
+            for post, ref, text in zip(posts, refs, base_texts, strict=True):
+                RoundOutput.objects.update_or_create(
+                    round=round_,
+                    post=post,
+                    purpose=RoundOutput.Purpose.EVAL,
+                    model="base",
+                    defaults={"text": text, "reference": ref},
+                )
     TrainingRound.objects.filter(pk=round_.pk).update(
         scores=scores, base_scores=base_scores, eval_count=len(posts), heartbeat_at=timezone.now()
     )
-
-
-def _norm(text: str) -> str:
-    return " ".join(text.split()).casefold()
-
-
-def _feed_back(round_: TrainingRound) -> None:
-    """The model's alt-text for chosen posts becomes CandidatePairs against each post's best."""
-    posts = selectors.feedback_posts(
-        project_id=round_.project_id, limit=int(round_.options.get("feedback_limit") or 0)
-    )
-    if not posts:
-        return
-    items = [(_image_path(p), p.context) for p in posts]
-    texts = _generate(round_, round_.checkpoint_path, items, trained=True)
-    created = 0
-    for post, text in zip(posts, texts, strict=True):
-        created += _candidate_for(round_, post, text.strip())
-    TrainingRound.objects.filter(pk=round_.pk).update(
-        candidates_created=RoundOutput.objects.filter(
-            round=round_, purpose=RoundOutput.Purpose.FEEDBACK, pair__isnull=False
-        ).count()
-    )
-    log.info("round %s: %s new candidate pairs", round_.pk, created)
-
-
-@transaction.atomic
-def _candidate_for(round_: TrainingRound, post: Post, text: str) -> int:
-    """1 when a new pair was created; idempotent for the same round, post and text."""
-    output, _ = RoundOutput.objects.get_or_create(
-        round=round_,
-        post=post,
-        purpose=RoundOutput.Purpose.FEEDBACK,
-        model="trained",
-        defaults={"text": text},
-    )
-    if output.pair_id or not text:
-        return 0
-    existing = AltText.objects.filter(post=post).exclude(
-        origin=AltTextOrigin.MODEL, source_round_id=round_.pk
-    )
-    if any(_norm(t) == _norm(text) for t in existing.values_list("text", flat=True)):
-        return 0  # the model said what is already there: nothing new to compare
-    best = selectors.best_alt_text(post=post)
-    if best is None:
-        return 0
-    sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    alt, _ = AltText.objects.get_or_create(
-        post=post,
-        origin=AltTextOrigin.MODEL,
-        source_round_id=round_.pk,
-        text_sha256=sha,
-        defaults={"text": text},
-    )
-    pair, created = CandidatePair.objects.get_or_create(
-        alt_a=alt,
-        alt_b=best,
-        defaults={"post": post, "source": PairSource.MODEL, "source_round_id": round_.pk},
-    )
-    RoundOutput.objects.filter(pk=output.pk).update(alt_text=alt, pair=pair, text=text)
-    return int(created)
 
 
 def _prelabel(round_: TrainingRound) -> None:

@@ -14,7 +14,8 @@ from annotate.selectors import project_get_for_user
 from core.errors import ApplicationError
 
 from . import selectors, services
-from .models import Method, Strategy
+from .human_eval import base_player, human_judgement_for_project, round_player
+from .models import ACTIVE_STATUSES, Method, RoundStatus, Strategy
 
 
 def _list_page(request, project, status=200, form=None):
@@ -23,8 +24,11 @@ def _list_page(request, project, status=200, form=None):
     from snapshots.models import Snapshot
 
     rounds = list(selectors.round_list_for_project(project_id=project.pk)[:50])
+    human = human_judgement_for_project(project_id=project.pk)
+    facet = _facet_param(request, human)
     for r in rounds:
         r.rouge_l = r.scores.get("ROUGE-L")  # the key's hyphen cannot be read in a template
+        r.human = human.rate(round_player(r), facet) if facet else None
     return render(
         request,
         "modeltrain/list.html",
@@ -40,9 +44,22 @@ def _list_page(request, project, status=200, form=None):
             "methods": Method.choices,
             "strategies": Strategy.choices,
             "form": form or {},
+            "facets": human.facets,
+            "facet": facet,
+            "facet_label": dict(human.facets).get(facet, ""),
+            "ranking": human.ranking_rows(facet) if facet else [],
         },
         status=status,
     )
+
+
+def _facet_param(request, human) -> str:
+    """The facet the list ranks by: ?facet=KEY when it is one of the project's, else overall."""
+    keys = [key for key, _ in human.facets]
+    wanted = request.GET.get("facet", "")
+    if wanted in keys:
+        return wanted
+    return "overall" if "overall" in keys else (keys[0] if keys else "")
 
 
 @require_GET
@@ -96,8 +113,30 @@ def round_new(request, project_id: int):
         )
         messages.error(request, message)
         return _list_page(request, project, status=getattr(exc, "status_code", 400), form=data)
-    messages.success(request, f"Round {round_.pk} queued.")
+    round_.refresh_from_db()  # in eager mode (make run) the round may have run already
+    level, text = _started_message(round_)
+    messages.add_message(request, level, text)
     return redirect("rounds:detail", round_id=round_.pk)
+
+
+def _started_message(round_) -> tuple[int, str]:
+    """What to tell the admin who just started a round, from the state it is in now."""
+    status = round_.status
+    if status == RoundStatus.DONE:
+        return messages.SUCCESS, f"Round {round_.pk} started and finished."
+    if status == RoundStatus.FAILED:
+        return messages.ERROR, f"Round {round_.pk} started and failed; the error is below."
+    if status == RoundStatus.CANCELLED:
+        return messages.WARNING, f"Round {round_.pk} was cancelled."
+    if status == RoundStatus.QUEUED:
+        return (
+            messages.SUCCESS,
+            f"Round {round_.pk} queued: it starts when a gpu worker is free; this page follows it.",
+        )
+    label = round_.get_status_display().lower()
+    if status in ACTIVE_STATUSES:
+        return messages.SUCCESS, f"Round {round_.pk} started ({label}); this page follows it."
+    return messages.SUCCESS, f"Round {round_.pk}: {label}; this page follows it."
 
 
 @require_GET
@@ -105,6 +144,9 @@ def round_new(request, project_id: int):
 @vary_on_headers("HX-Request")
 def round_detail(request, round_id: int):
     round_ = selectors.round_get_for_user(user=request.user, round_id=round_id, min_role=Role.ADMIN)
+    done = round_.status == RoundStatus.DONE  # only a done round has candidates to judge
+    human = human_judgement_for_project(project_id=round_.project_id) if done else None
+    base = base_player(round_)
     context = {
         "r": round_,
         "project": round_.project,
@@ -112,6 +154,10 @@ def round_detail(request, round_id: int):
         "comparison": selectors.round_comparison(round_=round_) if round_.scores else [],
         "previous": selectors.round_previous(round_=round_),
         "candidates": selectors.round_candidates(round_=round_)[:100],
+        "held_back": selectors.round_held_back(round_=round_),
+        "held_back_outputs": selectors.round_held_back_outputs(round_=round_)[:100],
+        "human_rows": human.rows_for(round_player(round_)) if human else [],
+        "base_rows": human.rows_for(base) if human and base else [],
         "launch_line": _launch_line(round_),
     }
     template = "modeltrain/detail.html"
@@ -145,3 +191,40 @@ def round_cancel_view(request, round_id: int):
             raise
         messages.error(request, exc.message)
     return redirect("rounds:detail", round_id=round_id)
+
+
+@require_GET
+@login_required
+def round_compare(request, project_id: int):
+    """Two writers (rounds or their base models) side by side on the posts both wrote for."""
+    project = project_get_for_user(user=request.user, project_id=project_id, min_role=Role.ADMIN)
+    choices = selectors.writer_choices(project_id=project.pk)
+    values = [value for value, _ in choices]
+    left = request.GET.get("a") or (values[0] if values else "")
+    right = request.GET.get("b") or (values[1] if len(values) > 1 else left)
+    status, rows, error = 200, [], ""
+    parsed = (selectors.writer_parse(left), selectors.writer_parse(right))
+    if left not in values or right not in values or None in parsed:
+        status, error = 400, "Choose two rounds of this project that wrote alt-text."
+        if not values:
+            status, error = 200, "No round of this project has written alt-text yet."
+    else:
+        rows = selectors.outputs_side_by_side(
+            project_id=project.pk, left=parsed[0], right=parsed[1]
+        )
+    labels = dict(choices)
+    return render(
+        request,
+        "modeltrain/compare.html",
+        {
+            "project": project,
+            "choices": choices,
+            "a": left,
+            "b": right,
+            "a_label": labels.get(left, ""),
+            "b_label": labels.get(right, ""),
+            "rows": rows,
+            "error": error,
+        },
+        status=status,
+    )

@@ -28,6 +28,7 @@ from django.utils import timezone
 from annotate.models import Membership, Post, Project, Role
 from core.db import PreparedCursor, model_row
 from core.errors import ApplicationError, NotFound
+from core.validation import text_check_storable
 
 from .consensus.models import ConsensusPolicy
 from .consensus.selectors import consensus_policy_get, gold_pair_for_rater, llm_verdicts_visible
@@ -788,6 +789,7 @@ def assignment_submit(
     so the overlap cannot move). Anything else (done, skipped, expired, or changed in between)
     takes the locked path below.
     """
+    text_check_storable(rationale, what="The rationale")
     if _fast():
         item = _submit_read(assignment_id=assignment_id, user=user, lock=False)
         if item is None:

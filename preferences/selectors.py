@@ -228,3 +228,41 @@ def project_dashboard(*, project: Project) -> dict:
     ]
     pairs = CandidatePair.objects.filter(post__project=project).count()
     return {"facets": facet_rows, "raters": raters, "pairs": pairs}
+
+
+def pair_votes_by_rater(*, pair: CandidatePair, facets: list[Facet]) -> list[dict]:
+    """Who voted what on a pair, one row per rater (human raters first, then LLM labelers):
+    {"name", "kind", "choices": [Choice label per facet in `facets` order, or None],
+    "rationale"} — what a reviewer weighs before adjudicating."""
+    rows: dict[tuple, dict] = {}
+    judgements = (
+        Judgement.objects.filter(
+            pair=pair, kind__in=[JudgementKind.HUMAN, JudgementKind.LLM], facet__in=facets
+        )
+        .select_related("rater_user", "rater_llm")
+        .order_by("created_at", "id")
+    )
+    for j in judgements:
+        key = ("llm", j.rater_llm_id) if j.rater_llm_id else ("human", j.rater_user_id)
+        if key not in rows:
+            name = j.rater_user.get_username() if j.rater_user_id else str(j.rater_llm)
+            rows[key] = {"name": name, "kind": key[0], "by_facet": {}, "rationales": []}
+        rows[key]["by_facet"][j.facet_id] = Choice(j.choice).label
+        if j.rationale and j.rationale not in rows[key]["rationales"]:
+            rows[key]["rationales"].append(j.rationale)
+    return [
+        {
+            "name": row["name"],
+            "kind": row["kind"],
+            "choices": [row["by_facet"].get(f.pk) for f in facets],
+            "rationale": " / ".join(row["rationales"]),
+        }
+        for key, row in sorted(rows.items(), key=lambda kv: (kv[0][0] == "llm", kv[1]["name"]))
+    ]
+
+
+def review_next_pair_id(*, queue: list[dict], after: int) -> int | None:
+    """The disputed pair after `after` in the review queue, wrapping round; None when empty."""
+    ids = [row["pair_id"] for row in queue if row["pair_id"] != after]
+    later = [i for i in ids if i > after]
+    return (later or ids or [None])[0]

@@ -8,6 +8,7 @@ from annotate.models import ROLE_RANK, Project, Role
 from annotate.selectors import project_role
 from core.db import model_row
 from core.errors import ApplicationError, NotFound, PermissionDenied
+from core.validation import text_check_storable
 
 from .models import (
     CHOICE_VALUES,
@@ -66,6 +67,7 @@ def _judgement_check(
         raise ApplicationError("seconds_spent must be between 0 and 86400.")
     if len(rationale) > MAX_RATIONALE_CHARS:
         raise ApplicationError(f"The rationale is limited to {MAX_RATIONALE_CHARS} characters.")
+    text_check_storable(rationale, what="The rationale")
     return role
 
 

@@ -11,6 +11,7 @@ from collections import Counter
 from functools import lru_cache
 
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -47,8 +48,16 @@ from .queue import (
     assignment_undo,
     displayed_to_stored,
 )
-from .selectors import judgement_votes, project_dashboard, rater_progress, review_queue
+from .selectors import (
+    pair_votes_by_rater,
+    project_dashboard,
+    rater_progress,
+    review_next_pair_id,
+    review_queue,
+)
 from .services import judgement_record
+
+REVIEW_PAGE_SIZE = 50
 
 CHOICE_ROWS = [
     (Choice.A, "A is better", "1"),
@@ -475,31 +484,45 @@ def rate_undo(request, assignment_id: int):
 def review_list(request, project_id: int):
     project = project_get_for_user(user=request.user, project_id=project_id, min_role=Role.REVIEWER)
     queue = review_queue(project=project)
-    pairs = CandidatePair.objects.in_bulk([row["pair_id"] for row in queue])
-    facets = Facet.objects.in_bulk([f for row in queue for f in row["facets"]])
+    page = Paginator(queue, REVIEW_PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = list(page.object_list)
+    pairs = CandidatePair.objects.select_related("post").in_bulk([r["pair_id"] for r in rows])
+    facets = Facet.objects.in_bulk([f for row in rows for f in row["facets"]])
     items = [
         {"pair": pairs[row["pair_id"]], "facets": [facets[f] for f in row["facets"]]}
-        for row in queue
+        for row in rows
     ]
     return render(
         request,
         "preferences/review_list.html",
-        {"project": project, "items": items, "flash": _flash(request)},
+        {
+            "project": project,
+            "items": items,
+            "page": page,
+            "first_id": queue[0]["pair_id"] if queue else None,
+            "flash": _flash(request),
+        },
     )
 
 
 @require_http_methods(["GET", "POST"])
 @login_required
 def review_pair(request, project_id: int, pair_id: int):
-    """Adjudicate one disputed pair: the reviewer's answer is its own judgement kind and wins."""
+    """Adjudicate one disputed pair: the reviewer's answer is its own judgement kind and wins.
+
+    The page shows every vote with the rater's name and rationale; a saved ruling moves on to
+    the next disputed pair (the queue wraps round), or back to the list when none is left.
+    """
     project = project_get_for_user(user=request.user, project_id=project_id, min_role=Role.REVIEWER)
     pair = get_object_or_404(
         CandidatePair.objects.select_related("post__image", "alt_a", "alt_b"),
         pk=pair_id,
         post__project=project,
     )
-    queue = {row["pair_id"]: row["facets"] for row in review_queue(project=project)}
-    facets = list(Facet.objects.filter(pk__in=queue.get(pair.id, [])))
+    queue = review_queue(project=project)
+    disputed = {row["pair_id"]: row["facets"] for row in queue}
+    facets = list(Facet.objects.filter(pk__in=disputed.get(pair.id, [])))
+    next_id = review_next_pair_id(queue=queue, after=pair.id)
     errors = []
     if request.method == "POST":
         answers = {f.key: request.POST.get(f"facet-{f.key}", "") for f in facets}
@@ -516,17 +539,12 @@ def review_pair(request, project_id: int, pair_id: int):
                     kind=JudgementKind.ADJUDICATION,
                     rationale=request.POST.get("rationale", "").strip(),
                 )
+            if next_id is not None:
+                return _to(
+                    "rate:review_pair", "adjudicated", project_id=project.id, pair_id=next_id
+                )
             return _to("rate:review", "adjudicated", project_id=project.id)
-    votes = judgement_votes(pair=pair)
-    rows = [
-        {
-            "facet": f,
-            "human": sorted(votes[f.id]["human"].items()),
-            "llm": sorted(votes[f.id]["llm"].items()),
-            "answer": request.POST.get(f"facet-{f.key}", ""),
-        }
-        for f in facets
-    ]
+    rows = [{"facet": f, "answer": request.POST.get(f"facet-{f.key}", "")} for f in facets]
     return render(
         request,
         "preferences/review_pair.html",
@@ -536,8 +554,13 @@ def review_pair(request, project_id: int, pair_id: int):
             "post": pair.post,
             "candidates": [("A", pair.alt_a), ("B", pair.alt_b)],
             "rows": rows,
+            "facets": facets,
+            "votes": pair_votes_by_rater(pair=pair, facets=facets),
             "choices": CHOICE_ROWS,
             "errors": errors,
+            "flash": _flash(request),
+            "next_id": next_id,
+            "left": len(queue),
         },
         status=400 if errors else 200,
     )

@@ -40,32 +40,41 @@ class ImageInfo:
 
 
 def resolve(ref: str, images_dir: str) -> str:
-    """Absolute references are taken as they are (our own snapshots write them); relative ones
-    must stay inside images_dir (given already made absolute and normalised)."""
-    if os.path.isabs(ref):
-        return ref
-    # String normalisation, not realpath: it is per record on the hot path, and it is enough to
-    # refuse "../" escapes in the data (symlinks inside the folder are the owner's choice).
-    candidate = os.path.normpath(os.path.join(images_dir, ref))
-    if not candidate.startswith(images_dir + os.sep):
+    """The real path of `ref` (relative to images_dir, or absolute), which must lie inside
+    images_dir (given already resolved with os.path.realpath).
+
+    Resolved with realpath, symlinks included, before anything is opened: "../", absolute
+    paths and links that lead out of the folder are refused, whatever the file is.
+    """
+    candidate = os.path.realpath(os.path.join(images_dir, ref))
+    if not candidate.startswith(images_dir.rstrip(os.sep) + os.sep):
         raise ImageError(f"image path {ref!r} points outside the images folder")
     return candidate
 
 
 def read(path: str, *, max_bytes: int) -> bytes:
+    """The bytes of a regular file. A FIFO, device or socket is refused before it is opened
+    (opening a FIFO blocks until a writer comes), and opened without following a last-moment
+    symlink and without blocking, so a file swapped in after the check cannot hang us either."""
     name = os.path.basename(path)
     try:
-        fh = open(path, "rb")  # noqa: SIM115 - closed below; one open instead of stat + open
+        info = os.stat(path)
     except FileNotFoundError:
         raise ImageError(f"image file not found: {name}") from None
-    except IsADirectoryError:
-        raise ImageError(f"image path is not a file: {name}") from None
     except OSError as exc:
         raise ImageError(f"image file cannot be read: {exc.strerror}") from None
-    with fh:
+    if not stat.S_ISREG(info.st_mode):
+        raise ImageError(f"image path is not a regular file: {name}")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        raise ImageError(f"image file not found: {name}") from None
+    except OSError as exc:
+        raise ImageError(f"image file cannot be read: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as fh:
         info = os.fstat(fh.fileno())
         if not stat.S_ISREG(info.st_mode):
-            raise ImageError(f"image path is not a file: {name}")
+            raise ImageError(f"image path is not a regular file: {name}")
         if info.st_size == 0:
             raise ImageError(f"image file is empty: {name}")
         if info.st_size > max_bytes:

@@ -12,6 +12,7 @@ import codecs
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,28 @@ def detect_format(path: Path) -> str:
     raise UnsupportedFile(
         f"{path.name}: not a JSON array, JSON Lines or CSV file (it starts with {head[:8]!r})"
     )
+
+
+TOO_DEEP = "record nests JSON too deeply to read"
+_TOKEN = re.compile(r'\\.|"|[\[\]{}]', re.S)
+
+
+def _value_end(buf: str, pos: int) -> int | None:
+    """Index just past the JSON value starting at buf[pos] ([ or {), or None if buf ends first."""
+    depth, in_string = 0, False
+    for match in _TOKEN.finditer(buf, pos):
+        token = match.group()
+        if token == '"':
+            in_string = not in_string
+        elif in_string or len(token) == 2:
+            continue
+        elif token in "[{":
+            depth += 1
+        else:
+            depth -= 1
+            if depth == 0:
+                return match.end()
+    return None
 
 
 def read_records(path: Path) -> Iterator[Item]:
@@ -103,6 +126,17 @@ def _read_json_array(path: Path) -> Iterator[Item]:
             try:
                 value, end = decoder.raw_decode(buf, pos)
                 break
+            except RecursionError:
+                # Nested past Python's recursion limit: reject this record, skip to its end
+                # with a flat scan, and read on.
+                end = _value_end(buf, pos)
+                if end is None and len(buf) - pos <= MAX_RECORD_BYTES and not eof and fill():
+                    continue
+                if end is None:
+                    yield number, ReadError(TOO_DEEP, fatal=True)
+                    return
+                value = ReadError(TOO_DEEP)
+                break
             except json.JSONDecodeError as exc:
                 incomplete = exc.pos >= len(buf) - 1 or exc.msg.startswith("Unterminated")
                 if not incomplete:
@@ -115,7 +149,9 @@ def _read_json_array(path: Path) -> Iterator[Item]:
                     yield number, ReadError(f"malformed JSON: {exc.msg}", fatal=True)
                     return
         pos = end
-        yield number, value if isinstance(value, dict) else ReadError("record is not an object")
+        if not isinstance(value, dict | ReadError):
+            value = ReadError("record is not an object")
+        yield number, value
         sep = skip_ws()
         if sep == ",":
             pos += 1
@@ -158,6 +194,9 @@ def _read_json_lines(path: Path) -> Iterator[Item]:
             value = json.loads(line.decode("utf-8", errors="surrogateescape"))
         except json.JSONDecodeError as exc:
             yield number, ReadError(f"malformed JSON: {exc.msg} at column {exc.colno}")
+            continue
+        except RecursionError:
+            yield number, ReadError(TOO_DEEP)
             continue
         yield number, value if isinstance(value, dict) else ReadError("record is not an object")
 

@@ -64,6 +64,51 @@ def _check_text(name: str, value: str | None, limit: int) -> None:
         raise RecordError(f'field "{name}" is {len(value):,} characters long (limit {limit:,})')
 
 
+def _record_id(raw: dict, key: str) -> str:
+    """The record's id as text ("" when absent): a string or an integer, nothing else."""
+    value = raw.get(key)
+    if value is None or value == "":
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise RecordError(
+            f'field "{key}" must be a string or an integer, got {type(value).__name__}'
+        )
+    value = str(value)
+    _check_text(key, value, 255)
+    return value
+
+
+def _choice(raw: dict, key: str) -> str | None:
+    """platform/split from the record: a string or absent (a list or object is refused)."""
+    value = raw.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise RecordError(f'field "{key}" must be a string, got {type(value).__name__}')
+    return value
+
+
+_PROVENANCE = ("ds_name", "origin_dataset", "origin_split", "idx")
+
+
+def _provenance(raw: dict) -> dict:
+    """The MCM-DPO source fields kept with the post; text in them must be storable as well."""
+    kept = {}
+    for key in _PROVENANCE:
+        value = raw.get(key)
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            continue  # absent or not a plain value: not kept (it is provenance, not content)
+        if isinstance(value, str):
+            _check_text(key, value, 1024)
+        kept[key] = value
+    return kept
+
+
+def _ds_platform(raw: dict, guessed: str) -> str:
+    name = raw.get("ds_name")
+    return _DS_PLATFORM.get(name, guessed) if isinstance(name, str) else guessed
+
+
 def _mcmdpo_fields(raw: dict) -> dict:
     """question/chosen/rejected from the `text` JSON string and/or the top-level copies."""
     inner: dict = {}
@@ -74,6 +119,8 @@ def _mcmdpo_fields(raw: dict) -> dict:
             inner = json.loads(raw["text"])
         except json.JSONDecodeError as exc:
             raise RecordError(f'field "text" is not valid JSON: {exc.msg}') from None
+        except RecursionError:
+            raise RecordError('field "text" nests JSON too deeply') from None
         if not isinstance(inner, dict):
             raise RecordError('field "text" must encode a JSON object')
     merged = {}
@@ -119,17 +166,13 @@ def parse_record(
         record = ImportRecord(
             image_ref=_image_ref(raw),
             context=context,
-            platform=platform or _DS_PLATFORM.get(raw.get("ds_name"), guessed_platform),
+            platform=platform or _ds_platform(raw, guessed_platform),
             split=split,
-            external_id=str(raw.get("idx", "")),
+            external_id=_record_id(raw, "idx"),
             chosen=chosen if rejected is not None else None,
             rejected=rejected,
             reference=chosen if rejected is None else None,
-            provenance={
-                k: raw[k]
-                for k in ("ds_name", "origin_dataset", "origin_split", "idx")
-                if k in raw and isinstance(raw[k], str | int)
-            },
+            provenance=_provenance(raw),
         )
     else:
         context = _text(raw, "context")
@@ -140,9 +183,9 @@ def parse_record(
         record = ImportRecord(
             image_ref=_image_ref(raw),
             context=context,
-            platform=raw.get("platform") or platform or guessed_platform,
-            split=raw.get("split") or split,
-            external_id=str(raw.get("id") or raw.get("external_id") or ""),
+            platform=_choice(raw, "platform") or platform or guessed_platform,
+            split=_choice(raw, "split") or split,
+            external_id=_record_id(raw, "id") or _record_id(raw, "external_id"),
             alt_text=_text(raw, "alt_text"),
             chosen=_text(raw, "chosen"),
             rejected=_text(raw, "rejected"),
@@ -162,6 +205,7 @@ def parse_record(
         raise RecordError('"chosen" and "rejected" are the same text')
     if len(record.external_id) > 255:
         raise RecordError("record id is longer than 255 characters")
+    _check_text("id", record.external_id, 255)
     _check_text("image", record.image_ref, 1024)
     _check_text("context", record.context, limits.max_context_chars)
     for name in ("alt_text", "chosen", "rejected", "reference"):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +49,8 @@ class ImportReport:
     duplicates: int = 0
     rejected: int = 0
     errors: list[dict] = field(default_factory=list)
+    # Records merged into a post that another id already names (same image and context).
+    notes: list[dict] = field(default_factory=list)
     rolled_back: bool = False
 
     def reject(self, file: str, record: int | None, reason: str) -> None:
@@ -61,6 +63,7 @@ class ImportReport:
             "duplicates": self.duplicates,
             "rejected": self.rejected,
             "errors": self.errors,
+            "notes": self.notes,
         }
 
 
@@ -117,8 +120,19 @@ def _record_alts(record: ImportRecord) -> list[tuple[str, str]]:
 
 
 class _Importer:
-    def __init__(self, *, project: Project, images_dir: Path | None, strict: bool, limits: Limits):
+    def __init__(
+        self,
+        *,
+        project: Project,
+        images_dir: Path | None,
+        strict: bool,
+        limits: Limits,
+        confine_images: bool = False,
+        on_chunk: Callable[[ImportReport], None] | None = None,
+    ):
         conf = settings.ALTPREF
+        self.confine_images = confine_images
+        self.on_chunk = on_chunk
         self.project = project
         self.images_dir = images_dir
         self.strict = strict
@@ -129,11 +143,15 @@ class _Importer:
         self.report = ImportReport()
         self.image_ids: dict[str, int] = {}
         self.written_files: list[str] = []
+        self._last_error = ""
         self.pool = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="import-io")
 
     # -- per-record work that needs no database ------------------------------------------
     def _read_one(self, item: _Pending) -> tuple[bytes, str] | str:
         """(bytes, sha256) of the record's image, or the reason it cannot be had."""
+        if self.confine_images and os.path.isabs(item.record.image_ref):
+            # Uploads from the browser: an absolute path would read a file of the server's.
+            return "absolute image paths are not accepted here; name an uploaded image"
         try:
             path = images.resolve(item.record.image_ref, item.images_dir)
             data = images.read(path, max_bytes=self.max_bytes)
@@ -213,17 +231,81 @@ class _Importer:
         return kept
 
     # -- database writes for one chunk ---------------------------------------------------
+    def _check_ids(self, chunk: list[_Pending], known: dict[str, tuple[int, str, dict]]) -> list:
+        """Apply the duplicate-id rules (README, "Importing data"); returns the records kept.
+
+        - An id already naming a post with a different image or context (same project,
+          platform and split) is a rejection: one id, one post.
+        - A record with the same image and context as a post under another id is merged into
+          that post (a post is its content); its id is kept in the post's provenance
+          ("also_ids") and the report says so in "notes".
+        """
+        ids = {p.record.external_id for p in chunk if p.record.external_id}
+        owner: dict[tuple, str] = {}  # (id, platform, split) -> content key
+        if ids:
+            for ext, platform, split, key in Post.objects.filter(
+                project=self.project, external_id__in=ids
+            ).values_list("external_id", "platform", "split", "content_key"):
+                owner.setdefault((ext, platform, split), key)
+        kept = []
+        for item in chunk:
+            rec, key = item.record, content_key(item.sha, item.record.context)
+            if rec.external_id:
+                name = (rec.external_id, rec.platform, rec.split)
+                if owner.setdefault(name, key) != key:
+                    self.report.reject(
+                        item.file,
+                        item.position,
+                        f"id {rec.external_id!r} already names another post (a different image "
+                        f"or context) in {rec.platform}/{rec.split}; ids must be unique",
+                    )
+                    continue
+                post = known.get(key)
+                if post is not None and rec.external_id != post[1]:
+                    also = post[2].setdefault("also_ids", [])
+                    if rec.external_id not in also:
+                        also.append(rec.external_id)
+                        Post.objects.filter(pk=post[0]).update(provenance=post[2])
+                        self.report.notes.append(
+                            {
+                                "file": item.file,
+                                "record": item.position,
+                                "note": f"same image and context as post {post[0]} "
+                                f"(id {post[1]!r}): merged, id {rec.external_id!r} kept in "
+                                "its provenance",
+                            }
+                        )
+            kept.append(item)
+        return kept
+
     def _write_rows(self, chunk: list[_Pending]) -> None:
         project = self.project
         keys = {content_key(p.sha, p.record.context) for p in chunk}
-        post_ids = dict(
-            Post.objects.filter(project=project, content_key__any_of=keys).values_list(
-                "content_key", "id"
-            )
-        )
+        known = {
+            key: (pk, ext, prov or {})
+            for key, pk, ext, prov in Post.objects.filter(
+                project=project, content_key__any_of=keys
+            ).values_list("content_key", "id", "external_id", "provenance")
+        }
+        chunk = self._check_ids(chunk, known)
+        post_ids = {key: value[0] for key, value in known.items()}
         new_posts: dict[str, Post] = {}
         for item in chunk:
             key = content_key(item.sha, item.record.context)
+            if key in new_posts and item.record.external_id != new_posts[key].external_id:
+                also = new_posts[key].provenance.setdefault("also_ids", [])
+                if item.record.external_id and item.record.external_id not in also:
+                    also.append(item.record.external_id)
+                    self.report.notes.append(
+                        {
+                            "file": item.file,
+                            "record": item.position,
+                            "note": f"same image and context as record "
+                            f"{new_posts[key].provenance.get('record')} (id "
+                            f"{new_posts[key].external_id!r}): merged, id "
+                            f"{item.record.external_id!r} kept in its provenance",
+                        }
+                    )
             if key not in post_ids and key not in new_posts:
                 rec = item.record
                 new_posts[key] = Post(
@@ -315,22 +397,62 @@ class _Importer:
                 self.report.duplicates += 1
 
     def _flush(self, chunk: list[_Pending], reads: list[Future]) -> None:
+        self._flush_chunk(chunk, reads)
+        if self.on_chunk is not None and chunk:
+            self.on_chunk(self.report)
+
+    def _flush_chunk(self, chunk: list[_Pending], reads: list[Future]) -> None:
         chunk = self._load_images(chunk, reads)
         if not chunk:
             return
         if self.strict:
             self._write_rows(self._store_new_images(chunk))
             return
-        try:
-            with transaction.atomic():
-                self._write_rows(self._store_new_images(chunk))
-        except DatabaseError as exc:
-            log.exception("import chunk failed")
-            for item in chunk:
-                self.report.reject(item.file, item.position, f"database error: {exc}")
+        data = [item.data for item in chunk]
+        if not self._write_chunk(chunk) and len(chunk) > 1:
+            # One record the checks let through broke the chunk: retry record by record, so
+            # the good ones are kept and only the bad one is rejected.
+            for item, item_data in zip(chunk, data, strict=True):
+                item.data, item.new = item_data, False
+                if not self._write_chunk([item]):
+                    self.report.reject(item.file, item.position, self._last_error)
+        elif len(chunk) == 1 and self._last_error:
+            self.report.reject(chunk[0].file, chunk[0].position, self._last_error)
         if len(self.image_ids) > _IMAGE_CACHE_LIMIT:
             self.image_ids.clear()
         self._maybe_analyze()
+
+    def _write_chunk(self, chunk: list[_Pending]) -> bool:
+        """Store the chunk in one transaction; on failure undo it, files included.
+
+        Returns False (with the reason in _last_error, without SQL) when the database refused
+        it: the image files this chunk created are removed (their rows were rolled back, so
+        they would be orphans) and the image-id cache, which may hold rolled-back ids, is reset.
+        """
+        self._last_error = ""
+        written_before = len(self.written_files)
+        counts = (
+            self.report.imported,
+            self.report.duplicates,
+            len(self.report.errors),
+            len(self.report.notes),
+        )
+        try:
+            with transaction.atomic():
+                self._write_rows(self._store_new_images(chunk))
+            return True
+        except (DatabaseError, UnicodeError) as exc:
+            log.exception("import chunk failed")
+            for written in self.written_files[written_before:]:
+                Path(written).unlink(missing_ok=True)
+            del self.written_files[written_before:]
+            self.image_ids.clear()
+            self.report.imported, self.report.duplicates = counts[0], counts[1]
+            del self.report.errors[counts[2] :]
+            del self.report.notes[counts[3] :]
+            self.report.rejected = len(self.report.errors)
+            self._last_error = f"the database refused this record ({type(exc).__name__})"
+            return False
 
     def _maybe_analyze(self) -> None:
         """Refresh PostgreSQL's statistics of the tables an import grows, as autovacuum would.
@@ -359,7 +481,8 @@ class _Importer:
     ) -> Iterator[_Pending]:
         file = path.name
         guessed = platform_from_filename(path)
-        images_dir = os.path.abspath(self.images_dir or path.parent)
+        # Resolved once (symlinks too): every image must resolve to a file inside it.
+        images_dir = os.path.realpath(self.images_dir or path.parent)
         split = split or split_from_filename(path)
         try:
             items = read_records(path)
@@ -379,6 +502,13 @@ class _Importer:
                     )
                 except RecordError as exc:
                     self.report.reject(file, position, str(exc))
+                    continue
+                except (TypeError, ValueError, AttributeError, RecursionError) as exc:
+                    # A shape no check above foresaw: one rejected record, never a traceback.
+                    log.warning("import: unexpected record shape at %s:%s", file, position)
+                    self.report.reject(
+                        file, position, f"record has an unexpected shape ({type(exc).__name__})"
+                    )
                     continue
                 yield _Pending(file=file, position=position, record=record, images_dir=images_dir)
         except UnsupportedFile as exc:
@@ -414,14 +544,22 @@ def altdata_import(
     split: str | None = None,
     strict: bool = False,
     batch_size: int | None = None,
+    confine_images: bool = False,
+    on_chunk: Callable[[ImportReport], None] | None = None,
 ) -> ImportReport:
-    """Import alt-text records from files. See the module docstring for the guarantees."""
+    """Import alt-text records from files. See the module docstring for the guarantees.
+
+    confine_images: refuse absolute image paths (files sent from the browser may only name
+    images inside `images_dir`). on_chunk: called with the report so far after each chunk.
+    """
     conf = settings.ALTPREF
     importer = _Importer(
         project=project,
         images_dir=Path(images_dir) if images_dir else None,
         strict=strict,
         limits=Limits(conf["MAX_CONTEXT_CHARS"], conf["MAX_ALT_TEXT_CHARS"]),
+        confine_images=confine_images,
+        on_chunk=on_chunk,
     )
     batch = batch_size or conf["IMPORT_BATCH_SIZE"]
     paths = [Path(p) for p in paths]
@@ -440,7 +578,9 @@ def _run(importer: _Importer, paths, *, platform, split, batch: int, strict: boo
                 raise _StrictRollback
     except (_StrictRollback, DatabaseError) as exc:
         if isinstance(exc, DatabaseError):
-            importer.report.reject("", None, f"database error: {exc}")
+            importer.report.reject(
+                "", None, f"the database refused the import ({type(exc).__name__})"
+            )
         for written in importer.written_files:
             Path(written).unlink(missing_ok=True)
         importer.report.imported = importer.report.duplicates = 0

@@ -168,7 +168,11 @@ def rater_reliability_list(*, project: Project) -> list[dict]:
 
 
 def consensus_list(
-    *, project: Project, flagged_only: bool = False, facet_key: str | None = None
+    *,
+    project: Project,
+    flagged_only: bool = False,
+    facet_key: str | None = None,
+    label: str | None = None,
 ) -> QuerySet[Consensus]:
     consensus_drain(project_id=project.pk)  # read what the latest answers give
     qs = Consensus.objects.filter(facet__project=project).select_related("facet", "pair")
@@ -176,6 +180,8 @@ def consensus_list(
         qs = qs.filter(flagged=True)
     if facet_key:
         qs = qs.filter(facet__key=facet_key)
+    if label:
+        qs = qs.filter(label=label)
     return qs.order_by("confidence", "pair_id", "facet__position")
 
 
@@ -233,3 +239,37 @@ def llm_verdicts_visible(
     if not (policy or _policy(project)).blind_first:
         return True
     return Judgement.objects.filter(pair=pair, rater_user=user, kind=JudgementKind.HUMAN).exists()
+
+
+def consensus_confidence_histogram(
+    *, project: Project, bins: int = 10, facet_key: str | None = None
+) -> list[dict]:
+    """Consensus labels per confidence band: [{"low", "high", "count", "flagged"}], lowest band
+    first; "flagged" counts the labels in the band that wait for review."""
+    qs = Consensus.objects.filter(facet__project=project)
+    if facet_key:
+        qs = qs.filter(facet__key=facet_key)
+    counts = [[0, 0] for _ in range(bins)]
+    for confidence, flagged in qs.values_list("confidence", "flagged").iterator(chunk_size=5000):
+        band = min(bins - 1, int(confidence * bins))
+        counts[band][0] += 1
+        counts[band][1] += flagged
+    return [
+        {"low": i / bins, "high": (i + 1) / bins, "count": n, "flagged": f}
+        for i, (n, f) in enumerate(counts)
+    ]
+
+
+def llm_verdicts_readable(*, project: Project, user, pair: CandidatePair) -> bool:
+    """Whether an API read may include LLM verdicts on this pair for this user.
+
+    Reviewers and admins read every verdict (the consensus list is theirs); anyone else gets
+    the judge screen's blind-first answer (llm_verdicts_visible), so no API undoes it.
+    """
+    from annotate.models import ROLE_RANK, Role
+    from annotate.selectors import project_role
+
+    role = project_role(project=project, user=user)
+    if ROLE_RANK.get(role, 0) >= ROLE_RANK[Role.REVIEWER]:
+        return True
+    return llm_verdicts_visible(project=project, user=user, pair=pair)

@@ -2,6 +2,10 @@
 
 An answer that is not JSON, misses a facet, uses an unknown verdict or (for corrections) adds
 content raises AnswerInvalid: the call is recorded as failed and nothing is stored as a label.
+So does a hostile one: longer than MAX_ANSWER_CHARS, nested deeper than MAX_DEPTH (checked
+before json.loads, which would raise RecursionError), or carrying a NUL or a lone surrogate in
+any string (PostgreSQL text/jsonb refuse NUL, and UTF-8 cannot encode a lone surrogate).
+storable() makes any text safe to keep as evidence (raw answers, error messages).
 """
 
 from __future__ import annotations
@@ -10,8 +14,18 @@ import json
 import re
 from typing import Any
 
+from core.validation import json_depth
+
 VERDICTS = ["A", "B", "tie", "both-bad"]
 MAX_RATIONALE_CHARS = 1_000
+# Our answers are a few hundred characters; anything this long is runaway output, not a label.
+MAX_ANSWER_CHARS = 64_000
+# The deepest schema is {"facets": [{...}]}: depth 3. Room to spare, far from the stack limit.
+MAX_DEPTH = 32
+# Stored raw answers keep this much as evidence.
+MAX_STORED_CHARS = 8_000
+
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 
 
 class AnswerInvalid(Exception):
@@ -43,13 +57,44 @@ def judgement_schema(facet_keys: list[str]) -> dict[str, Any]:
     }
 
 
+def storable(text: str, *, limit: int = MAX_STORED_CHARS) -> str:
+    """`text` cut to `limit` characters, NULs and lone surrogates replaced by U+FFFD."""
+    text = str(text)
+    if len(text) > limit:
+        text = text[:limit] + f"… [cut: {len(text):,} characters in all]"
+    return _UNSTORABLE.sub("\ufffd", text)
+
+
+def _check_strings(value: Any) -> None:
+    """Refuse NUL and lone surrogates anywhere in the parsed answer (depth is bounded)."""
+    if isinstance(value, str):
+        if _UNSTORABLE.search(value):
+            raise AnswerInvalid("The answer contains a NUL byte or an unpaired surrogate.")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_strings(key)
+            _check_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_strings(item)
+
+
 def _load_object(text: str) -> dict:
+    if not isinstance(text, str):
+        raise AnswerInvalid("The answer is not text.")
+    if len(text) > MAX_ANSWER_CHARS:
+        raise AnswerInvalid(
+            f"The answer is {len(text):,} characters long; the limit is {MAX_ANSWER_CHARS:,}."
+        )
+    if json_depth(text) > MAX_DEPTH:
+        raise AnswerInvalid(f"The answer nests JSON deeper than {MAX_DEPTH} levels.")
     try:
         data = json.loads(text)
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise AnswerInvalid(f"The answer is not valid JSON: {exc}") from exc
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise AnswerInvalid(storable(f"The answer is not valid JSON: {exc}", limit=300)) from exc
     if not isinstance(data, dict):
         raise AnswerInvalid("The answer is not a JSON object.")
+    _check_strings(data)
     return data
 
 

@@ -7,7 +7,10 @@ It answers like a sensible, position-consistent judge (the longer alt-text wins 
 and a grammar fixer (capitalise, fix "teh", end with a period). `script` makes the next
 requests misbehave: "ok", "malformed" (not JSON), "off-schema" (JSON of the wrong shape),
 "429", "500", "slow" (sleeps past the client's timeout), "biased" (always answers "A", so the
-two orders disagree). Every request is recorded in `requests` for assertions.
+two orders disagree). Hostile answers: "nul" (a JSON-escaped NUL in the rationale or corrected
+text), "nul-raw" (a raw NUL character in the answer text), "surrogate" (a lone surrogate),
+"deep" (JSON nested 100,000 deep), "huge" (a 5 MB rationale or correction).
+Every request is recorded in `requests` for assertions.
 
 Run it for `make run` demos: python -m preferences.labelers.fake_gemini --port 8765, then set
 GEMINI_API_KEY=fake GEMINI_BASE_URL=http://127.0.0.1:8765.
@@ -37,6 +40,14 @@ def _fix(text: str) -> str:
     if text and text[-1] not in ".!?":
         text += "."
     return text
+
+
+def _poison(payload: dict, poison: str) -> None:
+    """Put `poison` into every free-text field of an answer."""
+    for entry in payload.get("facets", []):
+        entry["rationale"] += poison
+    if "corrected" in payload:
+        payload["corrected"] += poison
 
 
 class FakeGemini:
@@ -79,7 +90,14 @@ class FakeGemini:
             payload = {"corrected": fixed, "changed": fixed != original}
         if behaviour == "off-schema":
             payload = {"answer": "A", "confidence": 0.9}
+        poison = {"nul": "\x00", "surrogate": "\ud800", "huge": "x" * 5_000_000}.get(behaviour)
+        if poison is not None:
+            _poison(payload, poison)
         text = json.dumps(payload)
+        if behaviour == "nul-raw":
+            text = text[:-1] + ', "note": "raw\x00nul"}'
+        if behaviour == "deep":
+            text = text[:-1] + ', "note": ' + "[" * 100_000 + "]" * 100_000 + "}"
         if behaviour == "malformed":
             text = text[: len(text) // 2] + " ...oops"
         return {

@@ -67,6 +67,15 @@ class GeminiLabeler:
                 http_status=code or None,
                 latency_ms=_ms(start),
             ) from exc
+        except RecursionError as exc:
+            # The SDK json-parses a schema'd answer itself; 100k-deep JSON overflows it. That
+            # is a bad answer (HTTP 200), not an outage: no retry, counted against the item.
+            raise LabelerError(
+                "Gemini's answer nests JSON too deeply to parse.",
+                transient=False,
+                http_status=200,
+                latency_ms=_ms(start),
+            ) from exc
         except Exception as exc:
             if _is_timeout(exc):
                 raise LabelerError(

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.db.models import F, QuerySet
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import Count, F, QuerySet
 from django.utils import timezone
 
 from annotate.models import AltText, AltTextOrigin, Project
@@ -177,7 +178,7 @@ def llm_generate(
                 attempt=attempt,
                 status=CallStatus.FAILED,
                 http_status=exc.http_status,
-                error=exc.message,
+                error=answers.storable(exc.message),
                 latency_ms=exc.latency_ms,
             )
             _run_add(run, http_calls=1)
@@ -196,7 +197,7 @@ def llm_generate(
             **common,
             attempt=attempt,
             http_status=raw.http_status,
-            raw_answer=raw.text,
+            raw_answer=answers.storable(raw.text),
             latency_ms=raw.latency_ms,
             input_tokens=raw.input_tokens,
             output_tokens=raw.output_tokens,
@@ -206,8 +207,9 @@ def llm_generate(
         try:
             parsed = parse(raw.text)
         except answers.AnswerInvalid as exc:
-            LLMCall.objects.create(**measured, status=CallStatus.FAILED, error=str(exc))
-            raise LLMCallFailed(str(exc)) from exc
+            message = answers.storable(str(exc), limit=500)
+            LLMCall.objects.create(**measured, status=CallStatus.FAILED, error=message)
+            raise LLMCallFailed(message) from exc
         call = LLMCall.objects.create(**measured, status=CallStatus.OK)
         LLMCacheEntry.objects.get_or_create(
             model_id=model_id,
@@ -359,19 +361,72 @@ def pair_llm_judge(*, pair: CandidatePair, ctx: LabelContext) -> list[Judgement]
 # --- Runs -------------------------------------------------------------------------------
 
 
+def item_max_bad_answers() -> int:
+    return int(getattr(settings, "GEMINI_ITEM_MAX_BAD_ANSWERS", 3))
+
+
+def _flagged(*, task: str, labeler: LLMLabeler) -> QuerySet:
+    """Ids of items the LLM answered badly (invalid, hostile) item_max_bad_answers() times.
+
+    A bad answer is a failed call that got an HTTP 200 (a refused answer, not an outage); an
+    item attempt stops at its first bad answer, so each counts one attempt. Flagged items are
+    left out of later runs, so one poisonous item never blocks the project's labelling.
+    """
+    field = "alt_text" if task == LabelTask.CORRECT else "pair"
+    return (
+        LLMCall.objects.filter(
+            labeler=labeler,
+            status=CallStatus.FAILED,
+            http_status=200,
+            **{f"{field}__isnull": False},
+        )
+        .values(field)
+        .annotate(bad=Count("id"))
+        .filter(bad__gte=item_max_bad_answers())
+        .values(field)
+    )
+
+
 def _candidates(
     *, project: Project, task: str, labeler: LLMLabeler, source_round_id: int | None = None
 ) -> QuerySet:
+    flagged = _flagged(task=task, labeler=labeler)
     if task == LabelTask.CORRECT:
         return (
             AltText.objects.filter(post__project=project, origin=AltTextOrigin.USER_WRITTEN)
             .exclude(llm_corrections__labeler=labeler)
+            .exclude(pk__in=flagged)
             .order_by("id")
         )
     pairs = CandidatePair.objects.filter(post__project=project)
     if source_round_id is not None:
         pairs = pairs.filter(source_round_id=source_round_id)
-    return pairs.exclude(judgements__rater_llm=labeler).order_by("id")
+    return pairs.exclude(judgements__rater_llm=labeler).exclude(pk__in=flagged).order_by("id")
+
+
+def _label_item(*, item, ctx: LabelContext) -> None:
+    """Label one item; any failure of this item alone becomes LLMCallFailed.
+
+    A database error while storing (it should not happen once answers are sanitised) is
+    rolled back to a savepoint and reported without its SQL, which stays in the worker log.
+    """
+    savepoint = transaction.savepoint()
+    try:
+        if ctx.task == LabelTask.CORRECT:
+            alt_text_llm_correct(alt_text=item, ctx=ctx)
+        else:
+            pair_llm_judge(pair=item, ctx=ctx)
+    except (DatabaseError, UnicodeError) as exc:
+        transaction.savepoint_rollback(savepoint)
+        logger.exception("storing the LLM answer for item %s failed", item.pk)
+        raise LLMCallFailed(
+            f"Storing the answer for item {item.pk} failed ({type(exc).__name__}); "
+            "details are in the worker log."
+        ) from exc
+    except BaseException:
+        transaction.savepoint_commit(savepoint)  # keep the failed calls' records
+        raise
+    transaction.savepoint_commit(savepoint)
 
 
 def label_run_start(
@@ -484,18 +539,25 @@ def label_run_batch(*, run_id: int, impl: Labeler | None = None) -> LabelRun:
             run.status = RunStatus.CANCELLED
             return run
         try:
-            if run.task == LabelTask.CORRECT:
-                alt_text_llm_correct(alt_text=item, ctx=ctx)
-            else:
-                pair_llm_judge(pair=item, ctx=ctx)
+            _label_item(item=item, ctx=ctx)
         except BudgetExhausted as exc:
             _finish(run, RunStatus.BUDGET, str(exc))
             return run
         except LLMCallFailed as exc:
             consecutive += 1
             _run_add(run, failed=1)
-            LabelRun.objects.filter(pk=run.pk).update(cursor=item.pk, message=str(exc)[:500])
-            run.cursor = item.pk
+            message = str(exc)
+            if (
+                _flagged(task=run.task, labeler=run.labeler)
+                .filter(**{"alt_text" if run.task == LabelTask.CORRECT else "pair": item.pk})
+                .exists()
+            ):
+                message = (
+                    f"Item {item.pk} is flagged after {item_max_bad_answers()} bad answers; "
+                    f"later runs skip it. Last: {message}"
+                )
+            run.cursor, run.message = item.pk, message[:500]
+            LabelRun.objects.filter(pk=run.pk).update(cursor=run.cursor, message=run.message)
             if consecutive >= MAX_CONSECUTIVE_FAILURES:
                 _finish(
                     run,

@@ -128,7 +128,7 @@ def test_command_prints_json_summary(project, sample_files, capsys):
         "--json",
     )
     out = json.loads(capsys.readouterr().out)
-    assert out == {"imported": 10, "duplicates": 0, "rejected": 0, "errors": []}
+    assert out == {"imported": 10, "duplicates": 0, "rejected": 0, "errors": [], "notes": []}
 
 
 def test_command_creates_missing_project(db, sample_files, capsys):

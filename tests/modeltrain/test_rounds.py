@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from core.errors import ApplicationError, NotFound, PermissionDenied
-from modeltrain import services
+from modeltrain import feedback, quality, services
 from modeltrain.models import RoundOutput, RoundStatus, TrainingRound
 from preferences.models import CandidatePair
 
@@ -61,7 +61,14 @@ def test_round_trains_evaluates_and_feeds_back_once(
 
     pairs = CandidatePair.objects.filter(source="model", source_round_id=round_.pk)
     outputs = RoundOutput.objects.filter(round=round_, purpose="feedback")
-    assert outputs.count() == 4
+    # The round's model and its base model each wrote for the 4 feedback posts; every output
+    # became a pair or was held back by the quality gate.
+    assert outputs.filter(model="trained").count() == outputs.filter(model="base").count() == 4
+    assert all(bool(o.pair_id) != bool(o.held_back) for o in outputs)
+    for out in outputs.select_related("post"):  # what the tiny model wrote, gated for real
+        others = out.post.alt_texts.exclude(origin="model").values_list("text", flat=True)
+        verdict = quality.check(out.text, post_text=out.post.context, existing=others)
+        assert verdict.reason == out.held_back or out.held_back == "no-opponent", out.text
     assert round_.candidates_created == pairs.count()
     for pair in pairs.select_related("alt_a", "alt_b"):
         assert pair.alt_a.origin == "model" and pair.alt_a.source_round_id == round_.pk
@@ -70,7 +77,7 @@ def test_round_trains_evaluates_and_feeds_back_once(
     # A redelivered message for a finished round does nothing; re-running feedback adds nothing.
     before = (pairs.count(), RoundOutput.objects.count())
     assert services.round_run(round_id=round_.pk) == "skipped"
-    services._feed_back(round_)
+    feedback.round_feed_back(round_)
     assert (pairs.count(), RoundOutput.objects.count()) == before
     round_.refresh_from_db()
     assert round_.attempts == 1

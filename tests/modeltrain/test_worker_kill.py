@@ -121,8 +121,8 @@ def test_round_survives_a_sigkilled_worker(loop_data, tmp_path):
 
         pairs = CandidatePair.objects.filter(source="model", source_round_id=done.pk)
         assert pairs.count() == done.candidates_created
-        post_ids = list(pairs.values_list("post_id", flat=True))
-        assert len(post_ids) == len(set(post_ids))  # no duplicate candidates
+        keys = list(pairs.values_list("post_id", "alt_a__text"))
+        assert len(keys) == len(set(keys))  # no duplicate candidates
     finally:
         for proc in (first, second):
             if proc is not None and proc.poll() is None:

@@ -58,6 +58,8 @@ class Command(BaseCommand):
             for err in report.errors:
                 where = f"{err['file']} record {err['record']}" if err["record"] else err["file"]
                 self.stderr.write(f"rejected: {where}: {err['reason']}")
+            for note in report.notes:
+                self.stdout.write(f"note: {note['file']} record {note['record']}: {note['note']}")
             verdict = " (strict: nothing was imported)" if report.rolled_back else ""
             self.stdout.write(
                 f"imported {report.imported}, duplicates {report.duplicates}, "
