@@ -328,6 +328,7 @@
     if (!it || !it.hasAttribute("data-prefetch-url")) return;
     var forId = it.getAttribute("data-assignment");
     if (prefetched && prefetched.forId === forId) return;
+    if (busy) { busy.then(prefetchNext); return; }  // one writer at a time (see track)
     prefetched = null;
     track(fetch(it.getAttribute("data-prefetch-url"), { credentials: "same-origin", headers: { "HX-Request": "true" } })
       .then(function (r) {
@@ -433,6 +434,16 @@
     event.stopPropagation();  // before htmx's own submit handler on the form
     swapInPrefetched(form);
   }, true);
+
+  // htmx's own submit (when nothing was prefetched) counts as a writer too.
+  var htmxDone = null;
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (!event.detail.elt || event.detail.elt.id !== "judge-form") return;
+    track(new Promise(function (resolve) { htmxDone = resolve; }));
+  });
+  document.addEventListener("htmx:afterRequest", function () {
+    if (htmxDone) { var done = htmxDone; htmxDone = null; done(); }
+  });
 
   var swapping = false;  // a response for #judge-item is being swapped in
 

@@ -31,6 +31,15 @@ def start(page, live_server, project):
     expect(page.get_by_role("heading", name="Compare two alt-texts")).to_be_visible()
 
 
+def wait_until(page, expression, timeout=10.0):
+    """Poll `expression` in the page from here: wait_for_function evaluates strings in the
+    page, which its Content-Security-Policy (no unsafe-eval) forbids."""
+    end = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < end, f"timed out waiting for {expression}"
+        time.sleep(0.01)
+
+
 def in_view(page, selector, height):
     box = page.locator(selector).first.bounding_box()
     return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height
@@ -75,10 +84,10 @@ def test_a_for_all_in_two_keys_next_item_swapped_in(
     for n in range(items):
         # A rater reads each item for seconds; here only until its next item is prefetched
         # (it is asked for once the previous answers are confirmed), then answers at once.
-        page.wait_for_function(f"window.__prefetched >= {n + 1} || {n} === 0")
+        wait_until(page, f"window.__prefetched >= {n + 1} || {n} === 0")
         page.keyboard.press("Shift+Digit1")  # key 1: A on this facet and every one after it
         page.keyboard.press("Enter")  # key 2: submit; the next item is swapped in
-        page.wait_for_function(f"window.__ready >= {n + 1}")
+        wait_until(page, f"window.__ready >= {n + 1}")
         # Focus is on the first facet of the new item, ready for the next key.
         assert page.evaluate("document.activeElement.name") == "facet-overall"
         if n == 0:
