@@ -2,6 +2,13 @@
 
 Each check returns a Finding a rater can act on; none blocks saving. Screen-reader time is an
 estimate at a typical listening speed, so raters can see when an alt-text gets long to hear.
+
+One counting rule for length everywhere: Unicode code points (Python's `len(str)`; in the
+browser static/js/keys.js counts `Array.from(text).length`, never `text.length`, which counts
+UTF-16 units and makes an emoji two). `char_count` is that rule on the server.
+
+Hostile text is flagged, not silently cleaned: bidirectional control characters (which can make
+"EXE.txt" look like "txt.EXE"), markup (read out as symbols) and far too much text.
 """
 
 from __future__ import annotations
@@ -25,6 +32,33 @@ _FILENAME = re.compile(
 _URL = re.compile(r"\b(?:https?://|www\.)\S+", re.IGNORECASE)
 _HASHTAG = re.compile(r"(?<![\w&])#\w+")
 _WORD = re.compile(r"\w+", re.UNICODE)
+# Tags (<b>, </script>, <img ...>) and character references (&amp; &#60;): in alt-text they are
+# never markup, a screen reader reads them out.
+_MARKUP = re.compile(r"<\s*/?\s*[a-zA-Z!][^<>]*>|&(?:[a-zA-Z]{2,8}|#\d{1,7}|#x[0-9a-fA-F]{1,6});")
+# The characters that change display direction without being seen, with the short names the
+# pages show in their place (templatetags/rating.py `shown_text`).
+BIDI_CONTROLS = {
+    "\u202a": "LRE",
+    "\u202b": "RLE",
+    "\u202c": "PDF",
+    "\u202d": "LRO",
+    "\u202e": "RLO",
+    "\u2066": "LRI",
+    "\u2067": "RLI",
+    "\u2068": "FSI",
+    "\u2069": "PDI",
+    "\u200e": "LRM",
+    "\u200f": "RLM",
+    "\u061c": "ALM",
+}
+_BIDI = re.compile("[" + "".join(BIDI_CONTROLS) + "]")
+# Beyond these an alt-text is far too long to listen to (900 words is about 5 minutes).
+TOO_MANY_WORDS = 150
+
+
+def char_count(text: str) -> int:
+    """Length as AltPref counts it everywhere: code points (see the module docstring)."""
+    return len(text)
 
 
 @dataclass(frozen=True)
@@ -46,11 +80,12 @@ def alt_text_checks(*, text: str, context: str = "") -> list[Finding]:
     seconds = len(words) / WORDS_PER_SECOND
     length = Finding(
         "length",
-        "warning" if len(stripped) > LONG_CHARS else "info",
-        f"{len(stripped)} characters, {len(words)} words, about {seconds:.0f} s to hear"
-        + (" — long; keep what matters for this post" if len(stripped) > LONG_CHARS else ""),
+        "warning" if char_count(stripped) > LONG_CHARS else "info",
+        f"{char_count(stripped)} characters, {len(words)} words, about {seconds:.0f} s to hear"
+        + (" — long; keep what matters for this post" if char_count(stripped) > LONG_CHARS else ""),
     )
     findings.append(length)
+    findings.extend(hostile_text_findings(stripped))
     if not stripped:
         findings.append(Finding("empty", "warning", "The alt-text is empty."))
         return findings
@@ -77,6 +112,37 @@ def alt_text_checks(*, text: str, context: str = "") -> list[Finding]:
     if len(letters) >= 8 and all(c.isupper() for c in letters):
         findings.append(
             Finding("caps", "warning", "All capitals: many screen readers spell these out.")
+        )
+    return findings
+
+
+def hostile_text_findings(text: str) -> list[Finding]:
+    """The checks for text that displays or reads differently than it seems: direction
+    controls, markup, and far too much of it. The judge screen shows these beside each text."""
+    findings = []
+    controls = sorted({BIDI_CONTROLS[c] for c in _BIDI.findall(text)})
+    if controls:
+        findings.append(
+            Finding(
+                "bidi",
+                "warning",
+                "Contains hidden text-direction controls (" + ", ".join(controls) + "): the text"
+                " may look different from what it says; they are shown in brackets.",
+            )
+        )
+    if _MARKUP.search(text):
+        findings.append(
+            Finding("markup", "warning", "Contains markup (tags or &-codes): read out as symbols.")
+        )
+    n, words = char_count(text), len(_WORD.findall(text))
+    if n > VERY_LONG_CHARS or words > TOO_MANY_WORDS:
+        findings.append(
+            Finding(
+                "too-long",
+                "warning",
+                f"Far too long for alt-text ({n} characters, {words} words, about"
+                f" {words / WORDS_PER_SECOND / 60:.0f} min to hear).",
+            )
         )
     return findings
 

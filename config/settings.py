@@ -151,6 +151,9 @@ if not CACHES["default"]["BACKEND"].endswith(("LocMemCache", "DummyCache")):
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
+# A failed CSRF check asks the rater to sign in again, and their answers survive (in the
+# browser) instead of Django's bare 403 page.
+CSRF_FAILURE_VIEW = "core.error_views.csrf_failure"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
@@ -261,6 +264,8 @@ ALTPREF = {
     "MAX_IMAGE_BYTES": env.int("ALTPREF_MAX_IMAGE_BYTES", default=50 * 1024 * 1024),
     "MAX_IMAGE_PIXELS": env.int("ALTPREF_MAX_IMAGE_PIXELS", default=50_000_000),
     "IMPORT_BATCH_SIZE": env.int("ALTPREF_IMPORT_BATCH_SIZE", default=1000),
+    # How long a submitted item stays editable from the rater's history after its reservation.
+    "EDIT_WINDOW_SECONDS": env.int("ALTPREF_EDIT_WINDOW_SECONDS", default=15 * 60),
 }
 
 LOGGING = {

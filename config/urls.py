@@ -3,7 +3,13 @@
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static as static_url
 from django.urls import include, path
+from django.views.generic import RedirectView
+
+# The app's own error pages (templates/403.html, 404.html, 500.html).
+handler403 = "core.error_views.permission_denied"
+handler404 = "core.error_views.page_not_found"
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
@@ -42,6 +48,8 @@ urlpatterns = [
         name="password_reset_complete",
     ),
     path("admin/", admin.site.urls),
+    # Browsers ask for /favicon.ico on pages without an icon link (a PDF, a raw file view).
+    path("favicon.ico", RedirectView.as_view(url=static_url("favicon.svg"), permanent=True)),
     path("api/", include("api.urls")),
     path("", include("snapshots.urls")),
     path("", include("annotate.urls")),

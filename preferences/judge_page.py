@@ -123,7 +123,8 @@ _PAGE_SQL = """
            p.post_id, p.alt_a_id, p.alt_b_id, p.source, p.known_preference,
            po.platform, po.context, po.external_id, po.image_id,
            im.sha256, im.width, im.height, aa.text, ab.text,
-           (SELECT json_agg(json_build_array(f.id, f.key, f.label, f.question, f.position)
+           (SELECT json_agg(json_build_array(f.id, f.key, f.label, f.question, f.position,
+                                             f.required)
                             ORDER BY f.position, f.id)
             FROM preferences_facet f WHERE f.project_id = a.project_id AND f.is_active),
            -- LLM verdicts only when the rater may see them: %(llm)s is true, false, or null
@@ -249,8 +250,10 @@ def page_from_row(row, *, project: Project, user) -> JudgePage:
     return JudgePage(
         assignment=assignment,
         facets=[
-            model_row(Facet, id=i, project=project, key=k, label=lb, question=q, position=pos)
-            for i, k, lb, q, pos in json_column(facets) or []
+            model_row(
+                Facet, id=i, project=project, key=k, label=lb, question=q, position=pos, required=r
+            )
+            for i, k, lb, q, pos, r in json_column(facets) or []
         ],
         llm=verdicts,
         undo_id=undo_id,

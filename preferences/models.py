@@ -29,6 +29,9 @@ class Facet(models.Model):
     question = models.CharField(max_length=300)
     position = models.PositiveSmallIntegerField(default=0)
     is_active = models.BooleanField(default=True)
+    # Raters must answer a required facet to submit; an optional one may be left blank (no
+    # judgement row is stored for it). A per-project choice: fewer required facets, fewer keys.
+    required = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["project", "position", "id"]
@@ -370,3 +373,42 @@ class CorrectionReview(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rater} {self.decision} alt {self.alt_text_id}"
+
+
+class JudgementEdit(models.Model):
+    """Audit of a rater's edit of an answer they had submitted (reopened from their history):
+    the judgement row holds the new answer, this row what it replaced, and when."""
+
+    pair = models.ForeignKey(CandidatePair, on_delete=models.CASCADE, related_name="+")
+    facet = models.ForeignKey(Facet, on_delete=models.CASCADE, related_name="+")
+    rater = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="judgement_edits"
+    )
+    # "" when the facet had no answer before (an optional facet answered on edit) or has none
+    # after (an optional facet cleared).
+    old_choice = models.CharField(max_length=8, blank=True)
+    new_choice = models.CharField(max_length=8, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.rater} pair {self.pair_id}/{self.facet_id}: {self.old_choice} -> {self.new_choice}"
+
+
+class RaterSettings(models.Model):
+    """A rater's own settings for the judge screen: keyboard shortcuts (on/off and remapped,
+    WCAG 2.1.4) and an optional daily goal. Copied into the session at sign-in and on save, so
+    the judge screen reads them without a query."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="rater_settings"
+    )
+    shortcuts_enabled = models.BooleanField(default=True)
+    # action -> key, only the actions the rater changed (preferences.keyprefs.DEFAULT_KEYS).
+    keymap = models.JSONField(default=dict, blank=True)
+    daily_goal = models.PositiveIntegerField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"settings of {self.user}"

@@ -249,8 +249,14 @@ def assignment_next(
     # Every open pair may just be locked by raters reserving right now (or this is SQLite,
     # which has no row locks): search again, waiting for locks rather than reporting an empty
     # queue, then count again under the lock (a new statement sees every committed reservation).
+    return _reserve_open_waiting(project=project, user=user, policy=policy, tried=[])
+
+
+def _reserve_open_waiting(
+    *, project: Project, user, policy, tried: list[int], with_skipped: bool = True
+) -> Assignment | None:
+    """The ORM search and reservation (see assignment_next), never one of the `tried` pairs."""
     overlap = project.overlap
-    tried: list[int] = []
     with transaction.atomic():
         now = timezone.now()
         for _ in range(_NEXT_ATTEMPTS):
@@ -266,10 +272,80 @@ def assignment_next(
                     _with_related(reserved.pk, project=project), policy=policy, judged=False
                 )
             tried.append(pair_id)
-        skipped = _next_skipped(project=project, user=user, now=now)
+        skipped = _next_skipped(project=project, user=user, now=now) if with_skipped else None
         return (
             _fresh(_with_related(skipped.pk, project=project), policy=policy) if skipped else None
         )
+
+
+def assignment_prefetch(*, project: Project, user, policy, current_id: int) -> Assignment | None:
+    """The item after `current_id`, reserved while the rater is still on that one, so the
+    judge screen can show it the moment they submit: their other live reservation if they
+    have one, else a newly reserved pair, by the same rules as Next (gold draw, most useful
+    open pair, row locks and the overlap recount under them). None when nothing else is open.
+
+    Next still serves the oldest live reservation first, so the current item stays current;
+    the prefetched one holds its slot like any reservation and expires like one. Off the
+    rating hot path (the ORM form of the search, PostgreSQL and SQLite alike).
+    """
+    now = timezone.now()
+    mine = Assignment.objects.filter(
+        project=project, rater=user, status=AssignmentStatus.RESERVED, reserved_until__gt=now
+    )
+    current = (
+        Assignment.objects.filter(pk=current_id, rater=user)
+        .values_list("pair_id", "reserved_at")
+        .first()
+    )
+    if current is None:
+        return None
+    current_pair, current_at = current
+    # Only one reserved after the current item is "next": an older one is an item being
+    # submitted right now, or one the rater left for this one.
+    other = (
+        mine.exclude(pk=current_id)
+        .filter(reserved_at__gt=current_at)
+        .order_by("reserved_at", "id")
+        .values_list("id", flat=True)
+    )
+    if other_id := other.first():
+        return _fresh(_with_related(other_id, project=project), policy=policy, judged=False)
+    gold = gold_pair_for_rater(project=project, user=user, policy=policy)
+    if gold is not None:
+        with transaction.atomic():
+            reserved = _reserve(project=project, user=user, pair_id=gold.pk, now=now)
+        return _fresh(_with_related(reserved.pk, project=project), policy=policy, judged=False)
+    # Never the current pair again (the search does not skip the rater's live reservation:
+    # Next never searches while there is one), and never a skipped one (that comes back only
+    # when nothing else is left, through Next).
+    return _reserve_open_waiting(
+        project=project, user=user, policy=policy, tried=[current_pair], with_skipped=False
+    )
+
+
+def assignment_activate(*, assignment_id: int, user) -> bool:
+    """A prefetched item is now on the rater's screen: its time starts now (seconds spent per
+    item stay honest) and its reservation runs from now. False when it is no longer the
+    rater's live reservation (expired and taken, or gone)."""
+    now = timezone.now()
+    with transaction.atomic():
+        assignment = (
+            Assignment.objects.select_for_update(no_key=True)
+            .select_related("project")
+            .filter(
+                pk=assignment_id,
+                rater=user,
+                status=AssignmentStatus.RESERVED,
+                reserved_until__gt=now,
+            )
+            .first()
+        )
+        if assignment is None:
+            return False
+        assignment.reserved_at = now
+        assignment.reserved_until = now + timedelta(seconds=assignment.project.reservation_seconds)
+        assignment.save(update_fields=["reserved_at", "reserved_until"])
+        return True
 
 
 def _fast() -> bool:
@@ -500,7 +576,8 @@ _SUBMIT_READ_SQL = f"""
     SELECT a.project_id, a.pair_id, a.status, a.shown_order, a.token, a.reserved_at,
            a.reserved_until, p.post_id, pr.overlap,
            {ROLE_SQL.format(project="a.project_id")},
-           (SELECT json_agg(json_build_array(f.id, f.key, f.label) ORDER BY f.position, f.id)
+           (SELECT json_agg(json_build_array(f.id, f.key, f.label, f.required)
+                            ORDER BY f.position, f.id)
             FROM preferences_facet f WHERE f.project_id = a.project_id AND f.is_active),
            (SELECT json_agg(json_build_array(j.id, j.facet_id, j.choice, j.client_key))
             FROM preferences_judgement j WHERE j.pair_id = a.pair_id
@@ -589,8 +666,8 @@ def _submit_read(*, assignment_id: int, user, lock: bool) -> _SubmitItem | None:
         role=role,
         overlap=overlap,
         facets=[
-            model_row(Facet, id=i, project_id=project_id, key=k, label=label)
-            for i, k, label in json_column(facets) or []
+            model_row(Facet, id=i, project_id=project_id, key=k, label=label, required=req)
+            for i, k, label, req in json_column(facets) or []
         ],
         own=[
             model_row(
@@ -664,7 +741,13 @@ def _submit_plan(
     assignment = item.assignment
     if item.role is None:
         raise NotFound("No such pair.")
-    missing = [f.label for f in item.facets if answers.get(f.key) not in CHOICE_VALUES]
+    # A required facet must be answered; an optional one may be left blank (nothing stored),
+    # but an answer given to it must be a valid one.
+    missing = [
+        f.label
+        for f in item.facets
+        if answers.get(f.key) not in CHOICE_VALUES and (f.required or answers.get(f.key))
+    ]
     if missing:
         raise ApplicationError("Answer every facet; missing: " + ", ".join(missing) + ".")
     seconds = min(max((now - assignment.reserved_at).total_seconds(), 0.0), 86_399.0)
@@ -679,6 +762,7 @@ def _submit_plan(
                 choice=answers[facet.key], shown_order=assignment.shown_order
             )
             for facet in item.facets
+            if answers.get(facet.key)
         },
         shown_order=assignment.shown_order,
         seconds_spent=seconds,

@@ -6,11 +6,13 @@ adds the keyboard map and the "hear it" speech on top.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from functools import lru_cache
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -23,12 +25,24 @@ from core.errors import ApplicationError, NotFound
 from core.reverse import path_for
 
 from .consensus.selectors import consensus_policy_get
+from .history import (
+    assignment_answers,
+    assignment_edit,
+    edit_deadline,
+    edit_open,
+    rater_done_today,
+    rater_history,
+    rater_remaining,
+)
 from .judge_page import JudgePage, judge_page, rater_state
+from .keyprefs import DEFAULT_KEYS, rater_settings_get, rater_settings_save
 from .models import Assignment, AssignmentStatus, CandidatePair, Choice, Facet, JudgementKind
 from .queue import (
+    assignment_activate,
     assignment_current,
     assignment_last_undoable,
     assignment_next,
+    assignment_prefetch,
     assignment_skip,
     assignment_submit,
     assignment_undo,
@@ -56,7 +70,8 @@ CHOICE_ROWS = [
 # Outcomes travel as a short code in the redirect URL, not in the session: no session write per
 # submit, and the message is announced on the page the rater lands on.
 FLASH = {
-    "saved": "Saved your answers for the previous item. Press u to undo.",
+    "saved": "Saved your answers. Next item.",
+    "edited": "Saved your changes.",
     "again": "That item was already saved; nothing was stored twice.",
     "skipped": "Skipped; the item went back to the queue.",
     "undone": "Undone: your answers for this item were removed. Answer again.",
@@ -64,8 +79,8 @@ FLASH = {
 }
 
 
-def _flash(request) -> str:
-    return FLASH.get(request.GET.get("done", ""), "")
+def _flash(request, done: str | None = None) -> str:
+    return FLASH.get(done or request.GET.get("done", ""), "")
 
 
 def _to(name: str, done: str, **kwargs):
@@ -95,7 +110,9 @@ def rate_home(request, project_id: int):
     )
 
 
-def _judge_context(request, page: JudgePage, *, errors=None, answers=None) -> dict:
+def _judge_context(
+    request, page: JudgePage, *, errors=None, answers=None, done=None, mode="judge"
+) -> dict:
     assignment = page.assignment
     pair = assignment.pair
     left, right = (
@@ -116,6 +133,7 @@ def _judge_context(request, page: JudgePage, *, errors=None, answers=None) -> di
         {"facet": f, "answer": answers.get(f.key, ""), "llm": shown.get(f.key)} for f in page.facets
     ]
     project, post, image, user = assignment.project, pair.post, pair.post.image, request.user
+    settings = rater_settings_get(request=request)
     # Plain dicts, not model instances: the template engine tries `obj[name]` before
     # `obj.name`, and on a model that first try raises and catches an exception for every
     # variable. With dicts (same names, so the shared partials render either) the page took
@@ -141,19 +159,39 @@ def _judge_context(request, page: JudgePage, *, errors=None, answers=None) -> di
         # item of a project: rendered once per facet set instead of ~200 template nodes a page.
         "rows_html": None
         if answers or shown
-        else _blank_rows_html(tuple((f.id, f.key, f.label, f.question) for f in page.facets)),
+        else _blank_rows_html(
+            tuple((f.id, f.key, f.label, f.question, f.required) for f in page.facets)
+        ),
         "choices": CHOICE_ROWS,
         "errors": errors or [],
         "rationale": answers.get("_rationale", ""),
         "undo": {"id": page.undo_id} if page.undo_id else None,
         "progress": page.progress,
-        "flash": _flash(request),
+        # "Item n": the rater's n-th item in the project (this one included).
+        "position": (page.progress.get("items_done") or 0) + (mode != "edit"),
+        "flash": _flash(request, done),
+        "mode": mode,
+        "rater_settings": settings,
+        "keys_json": json.dumps(settings["keys"], separators=(",", ":")),
+        "keymap_html": _keymap_html(settings["enabled"], tuple(settings["keys"].items())),
+        "status_url": path_for("rate:status", kwargs={"project_id": project.id}),
+        "history_url": path_for("rate:history", kwargs={"project_id": project.id}),
     }
 
 
 @lru_cache(maxsize=256)
-def _blank_rows_html(facets: tuple[tuple[int, str, str, str], ...]) -> str:
-    rows = [{"facet": Facet(id=i, key=k, label=lb, question=q)} for i, k, lb, q in facets]
+def _keymap_html(enabled: bool, keys: tuple[tuple[str, str], ...]) -> str:
+    # The key list is the same on every item for a rater: rendered once per key map.
+    return render_to_string(
+        "preferences/_keymap.html", {"rater_settings": {"enabled": enabled, "keys": dict(keys)}}
+    )
+
+
+@lru_cache(maxsize=256)
+def _blank_rows_html(facets: tuple[tuple[int, str, str, str, bool], ...]) -> str:
+    rows = [
+        {"facet": Facet(id=i, key=k, label=lb, question=q, required=r)} for i, k, lb, q, r in facets
+    ]
     return render_to_string("preferences/_choice_rows.html", {"rows": rows, "choices": CHOICE_ROWS})
 
 
@@ -211,18 +249,31 @@ def _own_assignment(request, assignment_id: int) -> Assignment:
 @require_GET
 @login_required
 def rate_item(request, assignment_id: int):
+    """The rater's reserved item, or a submitted one reopened from their history while it can
+    still be edited (edit mode: its answers filled in, saved with rate_edit)."""
     assignment = _own_assignment(request, assignment_id)
+    policy = consensus_policy_get(project=assignment.project)
+    if assignment.status == AssignmentStatus.DONE and edit_open(assignment):
+        page = _judge_page_for(request, assignment, policy=policy)
+        context = _judge_context(
+            request, page, answers=assignment_answers(assignment=assignment), mode="edit"
+        )
+        context["edit_until"] = edit_deadline(assignment)
+        return render(request, "preferences/judge.html", context)
     if assignment.status != AssignmentStatus.RESERVED:
         return redirect("rate:next", project_id=assignment.project_id)
-    page = _judge_page_for(
-        request, assignment, policy=consensus_policy_get(project=assignment.project)
-    )
+    page = _judge_page_for(request, assignment, policy=policy)
     return render(request, "preferences/judge.html", _judge_context(request, page))
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @login_required
 def rate_submit(request, assignment_id: int):
+    """Store the answers, then Next. A plain form post redirects to Next; an htmx post gets the
+    next item's fragment in the same response (no page load). A GET (a sign-in redirect back
+    to this address after the session ran out) shows the item again."""
+    if request.method == "GET":
+        return redirect("rate:item", assignment_id=assignment_id)
     answers = {k[len("facet-") :]: v for k, v in request.POST.items() if k.startswith("facet-")}
     rationale = request.POST.get("rationale", "")
     try:
@@ -243,8 +294,172 @@ def rate_submit(request, assignment_id: int):
         context = _judge_context(
             request, page, errors=[exc.message], answers={**answers, "_rationale": rationale}
         )
+        template = "preferences/judge.html#item" if request.htmx else "preferences/judge.html"
+        return _vary(render(request, template, context, status=400))
+    done = "saved" if created else "again"
+    prefetched = request.headers.get("X-Next-Item", "")
+    if prefetched.isdigit():
+        # The screen already shows the prefetched next item (rate_prefetch): start its clock,
+        # and tell the page what `u` now undoes.
+        live = assignment_activate(assignment_id=int(prefetched), user=request.user)
+        response = HttpResponse(status=204)
+        response["X-Undo-Url"] = path_for("rate:undo", kwargs={"assignment_id": assignment.id})
+        response["X-Next-Item-Live"] = "1" if live else "0"
+        response["X-Outcome"] = _flash(request, done)
+        return response
+    if request.htmx:
+        return _vary(_next_fragment(request, assignment.project_id, done))
+    return _to("rate:next", done, project_id=assignment.project_id)
+
+
+@require_GET
+@login_required
+def rate_prefetch(request, assignment_id: int):
+    """The item after this one, reserved now and rendered for the screen to swap in the moment
+    the rater submits this one (no round trip then); 204 when nothing else is open."""
+    current = _own_assignment(request, assignment_id)
+    policy = consensus_policy_get(project=current.project)
+    assignment = assignment_prefetch(
+        project=current.project, user=request.user, policy=policy, current_id=current.id
+    )
+    if assignment is None:
+        return HttpResponse(status=204)
+    page = _judge_page_for(request, assignment, policy=policy)
+    context = _judge_context(request, page, done="saved")
+    context["position"] += 1  # shown once the current item is submitted
+    context["undo"] = None  # set by the page when the submit returns (X-Undo-Url)
+    response = render(request, "preferences/judge.html#item", context)
+    response["X-Item-Url"] = path_for("rate:item", kwargs={"assignment_id": assignment.id})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _vary(response):
+    response["Vary"] = "HX-Request"
+    return response
+
+
+def _next_fragment(request, project_id: int, done: str) -> HttpResponse:
+    """The next item as the fragment htmx swaps in, its address pushed to the history; or,
+    when the queue is empty, a redirect htmx follows with a page load."""
+    user = request_user(request)
+    state = rater_state(user=user, project_id=project_id)
+    assignment = assignment_next(project=state.project, user=user, state=state, with_page=True)
+    if assignment is None:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = (
+            f"{path_for('rate:next', kwargs={'project_id': project_id})}?done={done}"
+        )
+        return response
+    page = getattr(assignment, "page", None) or _judge_page_for(
+        request, assignment, policy=state.policy
+    )
+    response = render(
+        request, "preferences/judge.html#item", _judge_context(request, page, done=done)
+    )
+    response["HX-Push-Url"] = path_for("rate:item", kwargs={"assignment_id": assignment.id})
+    return response
+
+
+@require_POST
+@login_required
+def rate_edit(request, assignment_id: int):
+    """Save changed answers on a submitted item reopened from the history."""
+    answers = {k[len("facet-") :]: v for k, v in request.POST.items() if k.startswith("facet-")}
+    rationale = request.POST.get("rationale", "")
+    try:
+        assignment_edit(
+            assignment_id=assignment_id, user=request.user, answers=answers, rationale=rationale
+        )
+    except ApplicationError as exc:
+        if exc.status_code != 400:
+            raise
+        assignment = _own_assignment(request, assignment_id)
+        page = _judge_page_for(
+            request, assignment, policy=consensus_policy_get(project=assignment.project)
+        )
+        context = _judge_context(
+            request,
+            page,
+            errors=[exc.message],
+            answers={**answers, "_rationale": rationale},
+            mode="edit",
+        )
         return render(request, "preferences/judge.html", context, status=400)
-    return _to("rate:next", "saved" if created else "again", project_id=assignment.project_id)
+    assignment = _own_assignment(request, assignment_id)
+    return _to("rate:next", "edited", project_id=assignment.project_id)
+
+
+def _status_context(request, project) -> dict:
+    settings = rater_settings_get(request=request)
+    return {
+        "project": project,
+        "remaining": rater_remaining(project=project, user=request.user),
+        "today": rater_done_today(project=project, user=request.user),
+        "goal": settings.get("goal"),
+        "history": rater_history(project=project, user=request.user),
+        "progress": rater_progress(project=project, user=request.user, with_corrections=False),
+    }
+
+
+@require_GET
+@login_required
+def rate_status(request, project_id: int):
+    """htmx: the rater's position and recent items (loaded after the item, off its path)."""
+    project = project_get_for_user(user=request.user, project_id=project_id)
+    return render(request, "preferences/_status.html", _status_context(request, project))
+
+
+@require_GET
+@login_required
+def rate_history(request, project_id: int):
+    """The same as a page of its own (without JavaScript)."""
+    project = project_get_for_user(user=request.user, project_id=project_id)
+    return render(request, "preferences/history.html", _status_context(request, project))
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def rate_keys(request):
+    """The rater's keyboard shortcuts (on/off, remapped) and daily goal."""
+    errors = []
+    settings = rater_settings_get(request=request)
+    if request.method == "POST":
+        keymap = {a: request.POST.get(f"key-{a}", "") for a in DEFAULT_KEYS}
+        goal_raw = request.POST.get("daily_goal", "").strip()
+        try:
+            goal = int(goal_raw) if goal_raw else None
+        except ValueError:
+            errors.append("The daily goal is a whole number of items.")
+        else:
+            try:
+                rater_settings_save(
+                    request=request,
+                    enabled=request.POST.get("enabled") == "on",
+                    keymap=keymap,
+                    daily_goal=goal,
+                )
+            except ApplicationError as exc:
+                errors.append(exc.message)
+            else:
+                return redirect(f"{path_for('rate:keys')}?done=keys")
+        settings = {
+            "enabled": request.POST.get("enabled") == "on",
+            "keys": keymap,
+            "goal": goal_raw,
+        }
+    rows = [(a, settings["keys"].get(a, d), d, what) for a, (d, what) in DEFAULT_KEYS.items()]
+    return render(
+        request,
+        "preferences/keys.html",
+        {
+            "settings": settings,
+            "rows": rows,
+            "errors": errors,
+            "flash": "Saved your keyboard settings." if request.GET.get("done") == "keys" else "",
+        },
+        status=400 if errors else 200,
+    )
 
 
 @require_POST

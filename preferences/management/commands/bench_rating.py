@@ -309,7 +309,9 @@ class Command(BaseCommand):
     def _session_for(self, user, project) -> str:
         session = import_module(settings.SESSION_ENGINE).SessionStore()
         session[SESSION_KEY] = str(user.pk)
-        session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+        # The backend that signs users in (django-axes' backend, listed first, only guards
+        # logins and has no get_user: a session naming it fails every request).
+        session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[-1]
         session[HASH_SESSION_KEY] = user.get_session_auth_hash()
         session[f"guidelines_seen_{project.id}"] = True
         session.create()
