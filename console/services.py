@@ -86,7 +86,7 @@ def console_project_update(
 
 @transaction.atomic
 def facets_update(*, project: Project, rows: list[dict]) -> None:
-    """rows: [{"id", "label", "question", "is_active"}] for the project's existing facets."""
+    """rows: [{"id", "label", "question", "is_active", "required"}] for the project's facets."""
     facets = {f.pk: f for f in Facet.objects.filter(project=project)}
     for row in rows:
         facet = facets.get(row["id"])
@@ -96,9 +96,14 @@ def facets_update(*, project: Project, rows: list[dict]) -> None:
         if not label or not question:
             raise ApplicationError(f'Facet "{facet.key}" needs a label and a question.')
         facet.label, facet.question, facet.is_active = label[:80], question[:300], row["is_active"]
-        facet.save(update_fields=["label", "question", "is_active"])
-    if not Facet.objects.filter(project=project, is_active=True).exists():
+        facet.required = row.get("required", facet.required)
+        facet.save(update_fields=["label", "question", "is_active", "required"])
+    active = Facet.objects.filter(project=project, is_active=True)
+    if not active.exists():
         raise ApplicationError("Keep at least one facet active.")
+    if not active.filter(required=True).exists():
+        # With nothing required a rater could submit an empty answer sheet.
+        raise ApplicationError("Keep at least one active facet required.")
 
 
 def facet_add(*, project: Project, key: str, label: str, question: str) -> Facet:

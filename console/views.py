@@ -70,6 +70,7 @@ def project_settings(request, project_id: int):
                         "label": request.POST.get(f"label-{facet.pk}", facet.label),
                         "question": request.POST.get(f"question-{facet.pk}", facet.question),
                         "is_active": request.POST.get(f"active-{facet.pk}") == "on",
+                        "required": request.POST.get(f"required-{facet.pk}") == "on",
                     }
                     for facet in Facet.objects.filter(project=project)
                 ]

@@ -146,9 +146,22 @@ def test_admin_creates_and_edits_a_project(client, project, admin_of):
     facets = {f"label-{f.pk}": f.label for f in Facet.objects.filter(project=new)}
     facets.update({f"question-{f.pk}": f.question for f in Facet.objects.filter(project=new)})
     actives = {f"active-{f.pk}": "on" for f in Facet.objects.filter(project=new) if f != concise}
-    client.post(url, {"action": "facets", **facets, **actives, f"label-{concise.pk}": "Short"})
+    overall = Facet.objects.get(project=new, key="overall")
+    required = {f"required-{overall.pk}": "on"}  # every other facet becomes optional
+    client.post(
+        url, {"action": "facets", **facets, **actives, **required, f"label-{concise.pk}": "Short"}
+    )
     concise.refresh_from_db()
     assert (concise.label, concise.is_active) == ("Short", False)
+    assert set(Facet.objects.filter(project=new, required=True).values_list("key", flat=True)) == {
+        "overall"
+    }
+    # Nothing required would let a rater submit an empty sheet: refused, nothing saved.
+    refused = client.post(url, {"action": "facets", **facets, **actives})
+    assert refused.status_code == 400 and "at least one active facet required" in (
+        refused.content.decode()
+    )
+    assert Facet.objects.get(pk=overall.pk).required
     client.post(
         url,
         {"action": "facet-add", "key": "tone", "label": "Tone", "question": "Which fits the tone?"},
