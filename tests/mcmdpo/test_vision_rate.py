@@ -1,5 +1,6 @@
 """The vision encoder and projector can learn at a fraction of the language model's rate."""
 
+import pytest
 import torch
 
 from modeltrain.mcmdpo.modeling import parameter_group
@@ -49,3 +50,45 @@ def test_a_group_without_vision_parameters_is_left_alone():
     optimizer = torch.optim.AdamW(language, lr=1e-3)
     split_vision_groups(optimizer, _MODEL, 0.1)
     assert len(optimizer.param_groups) == 1 and optimizer.param_groups[0]["lr"] == 1e-3
+
+
+@pytest.mark.parametrize("method", ["sft", "dpo", "mcmdpo"])
+def test_every_method_trains_with_the_configured_vision_rate(tmp_path, method):
+    from transformers import TrainerCallback
+
+    from modeltrain.mcmdpo import alttext_task
+    from modeltrain.mcmdpo.config import MCMDPOConfig
+    from modeltrain.mcmdpo.demo_model import DemoRecipe, save_untrained
+    from modeltrain.mcmdpo.run import run_training
+    from modeltrain.mcmdpo.tiny import TinyShape
+
+    task = alttext_task.write_task(tmp_path / "task", seed=0, talt=4, palt=4, test=0)
+    init = save_untrained(tmp_path / "init", DemoRecipe(shape=TinyShape(patch_size=16)))
+    seen = []
+
+    class Rates(TrainerCallback):
+        def on_step_end(self, args, state, control, optimizer=None, model=None, **kwargs):
+            group_of = {id(p): parameter_group(n) for n, p in model.named_parameters()}
+            seen.extend(
+                ({group_of[id(p)] for p in g["params"]}, g["lr"]) for g in optimizer.param_groups
+            )
+
+    config = MCMDPOConfig(
+        method=method,
+        base_model=str(init),
+        learning_rate=1e-3,
+        vision_lr_scale=0.25,
+        lr_scheduler="constant",
+        warmup_ratio=0.0,
+        per_device_batch_size=2,
+        max_steps=1,
+        save_steps=10**9,
+        resume=False,
+    )
+    snapshot = task.talt if method == "sft" else task.palt
+    run_training(config, snapshot, tmp_path / "out", extra_callbacks=[Rates()])
+    assert seen and all(
+        lr == (1e-3 if kinds == {"language"} else 2.5e-4) and len(kinds & {"language"}) in (0, 1)
+        for kinds, lr in seen
+    ), seen
+    assert {lr for _, lr in seen} == {1e-3, 2.5e-4}
