@@ -81,6 +81,9 @@ class MCMDPOConfig:
     # Optimisation (the paper: cosine, warm-up 0.03). None: `default_learning_rate` for the
     # method and use_lora (the paper's 5e-7 / 2e-5 for full fine-tuning); a value always wins.
     learning_rate: float | None = None
+    # The vision encoder's and projector's rate as a fraction of learning_rate (see
+    # trainer.VisionRateMixin: a from-scratch vision side at the full rate collapses).
+    vision_lr_scale: float = 1.0
     per_device_batch_size: int = 1
     gradient_accumulation_steps: int = 1
     num_epochs: float = 2.0
@@ -113,6 +116,11 @@ class MCMDPOConfig:
             self.weights = MCMWeights(**self.weights)
         if self.paradigm not in PARADIGMS:
             raise ValueError(f"paradigm must be one of {sorted(PARADIGMS)}, got {self.paradigm!r}")
+        if not self.vision_lr_scale > 0:
+            raise ValueError(
+                f"vision_lr_scale must be > 0 (freeze with paradigm/train_projector instead), "
+                f"got {self.vision_lr_scale!r}"
+            )
         # Remembered so that with_overrides(use_lora=...) re-derives a default rate, not keeps it.
         self._learning_rate_given = self.learning_rate is not None
         if self.learning_rate is None:

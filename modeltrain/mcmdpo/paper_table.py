@@ -164,6 +164,8 @@ def preference_stage(
         base_model=str(base),
         paradigm=paradigm,
         learning_rate=config.learning_rate,
+        # The SFT stage's ratio for every row alike (see trainer.VisionRateMixin).
+        vision_lr_scale=config.sft.vision_lr_scale,
         per_device_batch_size=config.batch_size,
         max_steps=config.steps,
         warmup_ratio=0.1,

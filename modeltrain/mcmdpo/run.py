@@ -37,7 +37,12 @@ from modeltrain.mcmdpo.modeling import (
     reference_context,
 )
 from modeltrain.mcmdpo.refcache import load_or_compute
-from modeltrain.mcmdpo.trainer import AtomicCheckpointMixin, MCMDPOTrainer, ProgressCallback
+from modeltrain.mcmdpo.trainer import (
+    AtomicCheckpointMixin,
+    MCMDPOTrainer,
+    ProgressCallback,
+    VisionRateMixin,
+)
 
 FINAL_DIR = "final"
 
@@ -109,6 +114,7 @@ def run_training(
     else:
         trainer = _sft_trainer(config, records, model, processor, output_dir, callbacks)
 
+    trainer.vision_lr_scale = config.vision_lr_scale
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(
@@ -310,7 +316,7 @@ def _image_dataset(rows: list[dict]):
 def _dpo_trainer(config, records, model, processor, output_dir, callbacks):
     from trl import DPOConfig, DPOTrainer
 
-    trainer_cls = type("AtomicDPOTrainer", (AtomicCheckpointMixin, DPOTrainer), {})
+    trainer_cls = type("AtomicDPOTrainer", (VisionRateMixin, AtomicCheckpointMixin, DPOTrainer), {})
     args = training_arguments(
         config,
         output_dir,
@@ -334,7 +340,7 @@ def _dpo_trainer(config, records, model, processor, output_dir, callbacks):
 def _sft_trainer(config, records, model, processor, output_dir, callbacks):
     from trl import SFTConfig, SFTTrainer
 
-    trainer_cls = type("AtomicSFTTrainer", (AtomicCheckpointMixin, SFTTrainer), {})
+    trainer_cls = type("AtomicSFTTrainer", (VisionRateMixin, AtomicCheckpointMixin, SFTTrainer), {})
     style = prompt_style(config)
     rows = [
         {

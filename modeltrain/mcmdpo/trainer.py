@@ -88,7 +88,43 @@ class AtomicCheckpointMixin:
             shutil.rmtree(path, ignore_errors=True)
 
 
-class MCMDPOTrainer(AtomicCheckpointMixin, Trainer):
+class VisionRateMixin:
+    """Train the vision encoder and projector at `vision_lr_scale` times the language model's rate.
+
+    A randomly initialised vision side trained at the language model's rate collapses: within the
+    first steps the projector turns every picture into nearly the same large vector (the language
+    model cannot use the picture yet, so its variation only adds noise to the loss), after which
+    no gradient can bring the picture back. The demo model measured it: at one rate its alt-text
+    ignored the picture (0.000 nats between a post's own picture and another), at a tenth of the
+    rate for the vision side it reads it (about 6.7 nats). Set on the trainer before `train()`.
+    """
+
+    vision_lr_scale: float = 1.0
+
+    def create_optimizer(self, *args, **kwargs):
+        fresh = self.optimizer is None
+        optimizer = super().create_optimizer(*args, **kwargs)
+        if fresh and self.vision_lr_scale != 1.0:
+            split_vision_groups(optimizer, self.model, self.vision_lr_scale)
+        return optimizer
+
+
+def split_vision_groups(optimizer, model, scale: float) -> None:
+    """Move vision-encoder and projector parameters of each (still unstepped) param group into a
+    copy of that group whose learning rate is `scale` times the group's."""
+    from modeltrain.mcmdpo.modeling import parameter_group
+
+    vision = {id(p) for n, p in model.named_parameters() if parameter_group(n) != "language"}
+    for group in list(optimizer.param_groups):
+        mine = [p for p in group["params"] if id(p) in vision]
+        if not mine:
+            continue
+        group["params"] = [p for p in group["params"] if id(p) not in vision]
+        optimizer.add_param_group({**group, "params": mine, "lr": group["lr"] * scale})
+    optimizer.param_groups[:] = [g for g in optimizer.param_groups if g["params"]]
+
+
+class MCMDPOTrainer(VisionRateMixin, AtomicCheckpointMixin, Trainer):
     """transformers Trainer whose loss is MCM-DPO over the 8 conditions of each record."""
 
     loss_is_scaled_for_ga = (

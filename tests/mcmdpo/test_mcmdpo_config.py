@@ -42,3 +42,10 @@ def test_generation_defaults_are_the_references():
 
     parameters = inspect.signature(generate_alt_texts).parameters
     assert parameters["num_beams"].default == 3 and parameters["max_new_tokens"].default == 256
+
+
+@pytest.mark.parametrize("scale", [0.0, -0.1, float("nan")])
+def test_vision_lr_scale_must_be_positive(scale):
+    with pytest.raises(ValueError, match="vision_lr_scale must be > 0"):
+        MCMDPOConfig(vision_lr_scale=scale)
+    assert MCMDPOConfig().vision_lr_scale == 1.0  # the paper's one rate for every weight
