@@ -160,13 +160,21 @@ def round_config_build(
     paradigm: str = "both",
     negative_type: str = "noise",
     hyperparameters: dict | None = None,
+    tiny_is_demo: bool = False,
 ):
-    """An MCMDPOConfig for a round; bad options raise ApplicationError naming them."""
+    """An MCMDPOConfig for a round; bad options raise ApplicationError naming them.
+
+    tiny_is_demo: the "tiny" base is the SFT-trained demo model (tiny_base_is_demo), which
+    trains with its own defaults instead of those for a random tiny model."""
     from modeltrain.mcmdpo.config import MCMDPOConfig
 
     values = paper_defaults(method)
     if base_model == TINY:
         values.update(TINY_DEFAULTS)
+        if tiny_is_demo:
+            from modeltrain.mcmdpo.demo_model import PREFERENCE_DEFAULTS
+
+            values.update(PREFERENCE_DEFAULTS)
     values.update(hyperparameters or {})
     for key in ("method", "base_model", "paradigm", "negative_image"):
         if key in values:
@@ -355,6 +363,7 @@ def round_start(
         paradigm=paradigm,
         negative_type=negative_type,
         hyperparameters=hyperparameters,
+        tiny_is_demo=tiny and tiny_base_is_demo(project_id=project.pk),
     )
     strategy = round_strategy_check(
         processes=processes, strategy=strategy, use_lora=config.use_lora
@@ -629,23 +638,35 @@ def _merged_copy(adapter_folder: Path, target: Path) -> Path:
     return _publish_dir(build, target)
 
 
-def tiny_base_for_project(*, project_id: int) -> Path:
-    """The "tiny" base: the demo model (already SFT-trained on the alt-text task) when it knows
-    every word of the project, as for the seeded demo; else a random tiny LLaVA whose tokenizer
-    knows the project's words (CPU tests), built once."""
-    from modeltrain.mcmdpo import demo_model
-    from modeltrain.mcmdpo.synthetic import vocabulary
-
-    project_texts = list(
-        Post.objects.filter(project_id=project_id).values_list("context", flat=True)
-    )
-    project_texts += list(
+def _project_texts(project_id: int) -> list[str]:
+    texts = list(Post.objects.filter(project_id=project_id).values_list("context", flat=True))
+    texts += list(
         AltText.objects.filter(post__project_id=project_id)
         .exclude(origin=AltTextOrigin.MODEL)
         .values_list("text", flat=True)
     )
-    if project_texts and demo_model.knows_all_words(project_texts):
+    return texts
+
+
+def tiny_base_is_demo(*, project_id: int) -> bool:
+    """Whether the project's "tiny" base is the demo model: it knows every word of the project,
+    as for the seeded demo."""
+    from modeltrain.mcmdpo import demo_model
+
+    texts = _project_texts(project_id)
+    return bool(texts) and demo_model.knows_all_words(texts)
+
+
+def tiny_base_for_project(*, project_id: int) -> Path:
+    """The "tiny" base: the demo model (already SFT-trained on the alt-text task) when
+    tiny_base_is_demo; else a random tiny LLaVA whose tokenizer knows the project's words (CPU
+    tests), built once."""
+    from modeltrain.mcmdpo import demo_model
+    from modeltrain.mcmdpo.synthetic import vocabulary
+
+    if tiny_base_is_demo(project_id=project_id):
         return demo_model.ensure_demo_model()
+    project_texts = _project_texts(project_id)
     texts = list(vocabulary()) + project_texts
     digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:12]
 

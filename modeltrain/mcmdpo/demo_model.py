@@ -37,6 +37,20 @@ RECIPE_VERSION = 2  # bump when the task or the training code changes what a rec
 BUILD_INFO = "altpref_demo_model.json"
 
 
+# How a preference (or further SFT) stage trains the SFT-trained demo model: paper_table's
+# preference rows and the demo project's "tiny" rounds both use it. The defaults for a random
+# tiny model (LoRA at 3e-3, beta 1) undid the demo model's SFT in two steps: every output became
+# a loop such as "two yellow circles on the left next to on the left next to ...".
+PREFERENCE_DEFAULTS = {
+    "use_lora": False,
+    "learning_rate": 2e-4,
+    "beta": 0.1,
+    "vision_lr_scale": 0.1,  # the SFT stage's ratio (see DemoRecipe.vision_lr_scale)
+    "warmup_ratio": 0.1,
+    "lr_scheduler": "cosine",
+}
+
+
 @dataclass(frozen=True)
 class DemoRecipe:
     """Everything that decides which model the build produces (and so its cache key)."""

@@ -37,7 +37,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from modeltrain.mcmdpo.demo_model import DEFAULT_RECIPE, DemoRecipe
+from modeltrain.mcmdpo.demo_model import DEFAULT_RECIPE, PREFERENCE_DEFAULTS, DemoRecipe
 from modeltrain.mcmdpo.tiny import TinyShape
 
 METRICS = ("BLEU-1", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr")
@@ -64,8 +64,8 @@ class TableConfig:
     sft: DemoRecipe = DEFAULT_RECIPE  # the SFT stage (its seed is replaced per run)
     steps: int = 48  # preference stage: same steps, batch and learning rate for every row
     batch_size: int = 8
-    learning_rate: float = 2e-4
-    beta: float = 0.1
+    learning_rate: float = PREFERENCE_DEFAULTS["learning_rate"]
+    beta: float = PREFERENCE_DEFAULTS["beta"]
     num_beams: int = 3
     max_new_tokens: int = 32
     paradigms: bool = False
@@ -166,10 +166,11 @@ def preference_stage(
         learning_rate=config.learning_rate,
         # The SFT stage's ratio for every row alike (see trainer.VisionRateMixin).
         vision_lr_scale=config.sft.vision_lr_scale,
+        use_lora=PREFERENCE_DEFAULTS["use_lora"],
         per_device_batch_size=config.batch_size,
         max_steps=config.steps,
-        warmup_ratio=0.1,
-        lr_scheduler="cosine",
+        warmup_ratio=PREFERENCE_DEFAULTS["warmup_ratio"],
+        lr_scheduler=PREFERENCE_DEFAULTS["lr_scheduler"],
         beta=config.beta,
         save_steps=10**9,
         save_total_limit=None,
