@@ -24,6 +24,9 @@
   document.addEventListener("focusin", function (event) {
     if (isPoint(event.target)) { show(event.target); }
   });
+  // A marker focused before this deferred script ran (a fast keyboard user, a slow load) is
+  // read out now: its focusin came before the listener.
+  if (isPoint(document.activeElement)) { show(document.activeElement); }
   document.addEventListener("mouseover", function (event) {
     if (isPoint(event.target)) { show(event.target); }
   });

@@ -173,6 +173,7 @@ def test_win_rates_ranking_chart_and_side_by_side(
     audit(page, "rounds list with ranking")
 
     page.get_by_role("link", name=f"Round {first.pk}", exact=True).first.click()
+    page.wait_for_load_state("load")  # rounds.js (deferred) listens from here on
     expect(page.locator("#round-human")).to_contain_text("Overall")
     expect(page.locator("#round-held-back")).to_contain_text("no output")
     chart = page.locator("#round-curve")
