@@ -99,8 +99,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.boo
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 2**31 - 1)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL + a busy timeout let the dev server and an eager task write without "database locked".
+    # IMMEDIATE: a transaction takes the write lock when it begins, so it waits out the busy
+    # timeout. A deferred one that read first and then wrote (update_or_create) failed at once
+    # with "database is locked" whenever a job's heartbeat thread was writing (SQLite does not
+    # wait when upgrading a read lock could deadlock); CI hit it in a round's evaluation.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
+        {
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL;",
+            "transaction_mode": "IMMEDIATE",
+        }
     )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
