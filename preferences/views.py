@@ -266,6 +266,23 @@ def rate_item(request, assignment_id: int):
     return render(request, "preferences/judge.html", _judge_context(request, page))
 
 
+def _posted_answers(request) -> tuple[dict, str]:
+    """The judge form's answers ({facet key: choice}) and rationale."""
+    answers = {k[len("facet-") :]: v for k, v in request.POST.items() if k.startswith("facet-")}
+    return answers, request.POST.get("rationale", "")
+
+
+def _form_again(request, assignment_id: int, exc, answers, rationale, **extra) -> dict:
+    """The item's page context with the refused answers, so nothing typed or picked is lost."""
+    assignment = _own_assignment(request, assignment_id)
+    page = _judge_page_for(
+        request, assignment, policy=consensus_policy_get(project=assignment.project)
+    )
+    return _judge_context(
+        request, page, errors=[exc.message], answers={**answers, "_rationale": rationale}, **extra
+    )
+
+
 @require_http_methods(["GET", "POST"])
 @login_required
 def rate_submit(request, assignment_id: int):
@@ -274,8 +291,7 @@ def rate_submit(request, assignment_id: int):
     to this address after the session ran out) shows the item again."""
     if request.method == "GET":
         return redirect("rate:item", assignment_id=assignment_id)
-    answers = {k[len("facet-") :]: v for k, v in request.POST.items() if k.startswith("facet-")}
-    rationale = request.POST.get("rationale", "")
+    answers, rationale = _posted_answers(request)
     try:
         assignment, created = assignment_submit(
             assignment_id=assignment_id,
@@ -286,14 +302,7 @@ def rate_submit(request, assignment_id: int):
     except ApplicationError as exc:
         if exc.status_code != 400:
             raise
-        # Re-show the form with what the rater chose, so nothing typed or picked is lost.
-        assignment = _own_assignment(request, assignment_id)
-        page = _judge_page_for(
-            request, assignment, policy=consensus_policy_get(project=assignment.project)
-        )
-        context = _judge_context(
-            request, page, errors=[exc.message], answers={**answers, "_rationale": rationale}
-        )
+        context = _form_again(request, assignment_id, exc, answers, rationale)
         template = "preferences/judge.html#item" if request.htmx else "preferences/judge.html"
         return _vary(render(request, template, context, status=400))
     done = "saved" if created else "again"
@@ -365,8 +374,7 @@ def _next_fragment(request, project_id: int, done: str) -> HttpResponse:
 @login_required
 def rate_edit(request, assignment_id: int):
     """Save changed answers on a submitted item reopened from the history."""
-    answers = {k[len("facet-") :]: v for k, v in request.POST.items() if k.startswith("facet-")}
-    rationale = request.POST.get("rationale", "")
+    answers, rationale = _posted_answers(request)
     try:
         assignment_edit(
             assignment_id=assignment_id, user=request.user, answers=answers, rationale=rationale
@@ -374,17 +382,7 @@ def rate_edit(request, assignment_id: int):
     except ApplicationError as exc:
         if exc.status_code != 400:
             raise
-        assignment = _own_assignment(request, assignment_id)
-        page = _judge_page_for(
-            request, assignment, policy=consensus_policy_get(project=assignment.project)
-        )
-        context = _judge_context(
-            request,
-            page,
-            errors=[exc.message],
-            answers={**answers, "_rationale": rationale},
-            mode="edit",
-        )
+        context = _form_again(request, assignment_id, exc, answers, rationale, mode="edit")
         return render(request, "preferences/judge.html", context, status=400)
     assignment = _own_assignment(request, assignment_id)
     return _to("rate:next", "edited", project_id=assignment.project_id)
