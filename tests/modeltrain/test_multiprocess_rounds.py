@@ -68,13 +68,29 @@ def _tree(pid: int) -> list[int]:
         return []
 
 
-def _all_gone(pids: list[int]) -> bool:
+def _alive(pids: list[int]) -> list[str]:
+    found = []
     for pid in pids:
         try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                return False
+            proc = psutil.Process(pid)
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(f"{pid} {proc.status()} {proc.cmdline()[:3]}")
         except psutil.Error:
             continue
+    return found
+
+
+def _all_gone(pids: list[int], timeout: float = 20.0) -> bool:
+    """No process of `pids` is left within `timeout`. stop_group returns once none trains into
+    the folder; a process in the middle of exiting has already released its memory, so it no
+    longer shows the run's environment, but it can take a moment on a loaded machine before it
+    is a zombie (CI once read one as still alive right after the cancel)."""
+    deadline = time.monotonic() + timeout
+    while _alive(pids):
+        if time.monotonic() >= deadline:
+            print("still alive:", _alive(pids))
+            return False
+        time.sleep(0.2)
     return True
 
 
