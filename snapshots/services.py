@@ -110,7 +110,14 @@ def snapshot_filters_build(
         raise ApplicationError("min_confidence must be a number between 0 and 1.")
     if image_paths not in IMAGE_PATH_MODES:
         raise ApplicationError('image_paths must be "absolute" or "relative".')
-    facets = list(dict.fromkeys(facets or ["overall"]))
+    facets = list(dict.fromkeys(facets or [])) or selectors.overall_facet_keys(
+        project_id=project.pk if project else None
+    )
+    if not facets:
+        raise ApplicationError(
+            "No facet has the overall role to decide pairs by; name the facets to export by, "
+            "or give one facet that role in the project's settings."
+        )
     known = Facet.objects.filter(key__in=facets)
     if project is not None:
         known = known.filter(project=project)
