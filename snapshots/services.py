@@ -23,11 +23,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from annotate.importers.prompts import question_for_context
 from annotate.models import Platform, Project, Role, Split
 from annotate.selectors import project_get_for_user
 from core import jobs
 from core.errors import ApplicationError, NotFound
+from core.prompts import question_for_context
 from preferences.models import Facet
 
 from . import selectors
