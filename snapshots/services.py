@@ -47,6 +47,14 @@ DEFAULT_SPLITS = {
     SnapshotKind.TEST: [Split.TEST],
 }
 MANIFEST = "manifest.json"
+# What decides a pair, as preferences.consensus computes it (the labels the dashboard shows).
+CONSENSUS_METHOD = (
+    "blended consensus per facet: the latest reviewer adjudication wins; otherwise the "
+    "project's policy, a weighted vote (adjudication, human and LLM weights; raters scaled by "
+    "gold accuracy; position-flipped LLM verdicts at half weight) or Dawid-Skene; confidence "
+    "is the posterior probability of the label (1 for an adjudication); items only the LLM "
+    "judged on request"
+)
 ProgressFn = Callable[[int, int], None]
 
 
@@ -281,7 +289,7 @@ def snapshot_export(
         "filters": filters.as_dict(),
         "counts": counts,
         "agreement": agreement,
-        "consensus_method": "majority vote per facet (adjudication > human > LLM-only on request)",
+        "consensus_method": CONSENSUS_METHOD,
         "code_version": code_version(),
         "files": dict(sorted(files.items())),
     }

@@ -55,3 +55,16 @@ def test_a_registered_format_is_exported_and_checksummed(labelled, export, tsv_f
 def test_unknown_formats_are_refused_by_name():
     with pytest.raises(ApplicationError, match='Unknown format "csv"; use mcmdpo, jsonl, parquet'):
         snapshot_formats_parse(["csv"])
+
+
+def test_the_manifest_names_the_consensus_the_labels_come_from(labelled, export):
+    from preferences.consensus.models import Consensus
+
+    _, manifest = export(project=labelled.project)
+    claim = manifest["consensus_method"]
+    assert "majority" not in claim and claim.startswith("blended consensus")
+    # Every method a stored consensus label can carry is named in the claim.
+    for method in Consensus.objects.values_list("method", flat=True).distinct():
+        assert {"weighted": "weighted vote", "adjudication": "adjudication"}.get(
+            method, method.replace("dawid-skene", "Dawid-Skene")
+        ) in claim
