@@ -6,7 +6,7 @@ paper-scale export never holds the whole table in memory.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from django.db.models import QuerySet
@@ -112,12 +112,6 @@ def consensus_labels(
             continue
         result.setdefault(pair_id, {})[facet_key] = Label(label, round(confidence, 6), n, method)
     return result
-
-
-def consensus_for_pair(*, pair: CandidatePair, include_llm_only: bool = True) -> dict[str, Label]:
-    return consensus_labels(
-        judgements=Judgement.objects.filter(pair=pair), include_llm_only=include_llm_only
-    ).get(pair.pk, {})
 
 
 def pair_decision(
@@ -425,14 +419,3 @@ def snapshot_get_for_user(*, user, snapshot_id: int, min_role: str = "annotator"
         except NotFound:
             raise NotFound("No such snapshot.") from None
     return snapshot
-
-
-def iter_chunks(items: Iterable, size: int) -> Iterator[list]:
-    chunk = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
