@@ -178,3 +178,16 @@ def test_the_admin_picks_the_provider_on_the_dashboard_and_the_api(
     assert created.status_code == 201 and created.json()["provider"] == "gemini"
     bad = client.post(api, {"task": "judge", "provider": "x"}, content_type="application/json")
     assert bad.status_code == 400
+
+
+def test_llm_label_command_takes_the_provider(gemini_on, openai_on, corpus, settings, capsys):
+    from django.core.management import call_command
+
+    settings.GEMINI_API_KEY = "test-key"
+    call_command(
+        "llm_label", project=corpus["project"].name, task="judge", limit=1, sync=True,
+        provider="openai",
+    )  # fmt: skip
+    assert "1 done, 0 failed" in capsys.readouterr().out
+    assert LabelRun.objects.get().labeler.provider == "openai"
+    assert len(openai_on.requests) == 2 and not gemini_on.requests
