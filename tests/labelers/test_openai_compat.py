@@ -191,3 +191,11 @@ def test_llm_label_command_takes_the_provider(gemini_on, openai_on, corpus, sett
     assert "1 done, 0 failed" in capsys.readouterr().out
     assert LabelRun.objects.get().labeler.provider == "openai"
     assert len(openai_on.requests) == 2 and not gemini_on.requests
+
+
+def test_the_admin_site_lists_cached_answers_by_provider(openai_on, corpus, admin_client):
+    _correct(corpus["alts"][0])
+    page = admin_client.get(
+        reverse("admin:labelers_llmcacheentry_changelist"), {"provider": "openai"}
+    )
+    assert page.status_code == 200 and "fake-vlm" in page.content.decode()
