@@ -22,7 +22,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.models import AltText, AltTextOrigin, Platform, Post, Project, Role, Split
-from annotate.selectors import project_get_for_user, project_list_for_user, project_role
+from annotate.selectors import project_list_for_user, project_role
+from core.api import MAX_ID
 from core.errors import ApplicationError, NotFound
 from core.jobs import QUEUE_DOWN_MESSAGE
 from modeltrain.models import Method as RoundMethod
@@ -30,6 +31,7 @@ from modeltrain.models import RoundStatus, TrainingRound
 from modeltrain.models import Strategy as RoundStrategy
 from modeltrain.selectors import round_get_for_user, round_list_for_project
 from modeltrain.services import round_attach, round_cancel, round_start
+from preferences.consensus.api import project_for_api
 from preferences.consensus.selectors import llm_verdicts_readable
 from preferences.models import (
     CandidatePair,
@@ -53,8 +55,6 @@ from snapshots.services import (
     snapshot_retry,
 )
 
-MAX_ID = 2**63 - 1
-
 ERROR = inline_serializer(
     "Error", {"message": serializers.CharField(), "extra": serializers.DictField()}
 )
@@ -63,12 +63,6 @@ ERRORS = {
     403: OpenApiResponse(ERROR, description="Your role does not allow this"),
     404: OpenApiResponse(ERROR, description="Not found, or not a member"),
 }
-
-
-def _project(request, project_id: int, min_role: str = Role.ANNOTATOR) -> Project:
-    if project_id > MAX_ID:
-        raise NotFound("No such project.")
-    return project_get_for_user(user=request.user, project_id=project_id, min_role=min_role)
 
 
 def _query(serializer_class, request) -> dict:
@@ -103,7 +97,7 @@ class ProjectListApi(generics.ListAPIView):
 class ProjectDetailApi(APIView):
     @extend_schema(tags=["projects"], responses={200: ProjectOutput, **ERRORS})
     def get(self, request, project_id: int):
-        project = _project(request, project_id)
+        project = project_for_api(user=request.user, project_id=project_id, min_role=Role.ANNOTATOR)
         return Response(ProjectOutput(project, context={"request": request}).data)
 
 
@@ -130,7 +124,9 @@ class _ProjectListApi(generics.ListAPIView):
     min_role = Role.ANNOTATOR
 
     def get_queryset(self):
-        self.project = _project(self.request, self.kwargs["project_id"], self.min_role)
+        self.project = project_for_api(
+            user=self.request.user, project_id=self.kwargs["project_id"], min_role=self.min_role
+        )
         filters = _query(self.filter_serializer, self.request) if self.filter_serializer else {}
         return self.filtered(self.project, filters)
 
@@ -223,11 +219,16 @@ class ConsensusOutput(serializers.Serializer):
 class PairConsensusApi(APIView):
     @extend_schema(
         tags=["judgements"],
-        summary="Consensus per facet (majority vote; replaced by blending later)",
+        summary="Consensus per facet: the blended label exports use",
+        description=(
+            "Per facet, the blended consensus (the latest reviewer adjudication wins, else the "
+            "project's weighted vote or Dawid-Skene), its confidence (posterior probability), "
+            "number of votes and method."
+        ),
         responses={200: ConsensusOutput(many=True), **ERRORS},
     )
     def get(self, request, project_id: int, pair_id: int):
-        project = _project(request, project_id)
+        project = project_for_api(user=request.user, project_id=project_id, min_role=Role.ANNOTATOR)
         pair = _pair(project, pair_id)
         judgements = Judgement.objects.filter(pair=pair)
         if not llm_verdicts_readable(project=project, user=request.user, pair=pair):
@@ -325,7 +326,7 @@ class JudgementListCreateApi(_ProjectListApi):
         },
     )
     def post(self, request, project_id: int):
-        project = _project(request, project_id)
+        project = project_for_api(user=request.user, project_id=project_id, min_role=Role.ANNOTATOR)
         data = JudgementInput(data=request.data)
         data.is_valid(raise_exception=True)
         d = data.validated_data
@@ -431,7 +432,7 @@ class SnapshotListCreateApi(_ProjectListApi):
         responses={202: SnapshotOutput, **ERRORS},
     )
     def post(self, request, project_id: int):
-        project = _project(request, project_id, Role.ADMIN)
+        project = project_for_api(user=request.user, project_id=project_id, min_role=Role.ADMIN)
         data = SnapshotInput(data=request.data)
         data.is_valid(raise_exception=True)
         d = data.validated_data
@@ -663,7 +664,7 @@ class RoundListCreateApi(_ProjectListApi):
         responses={202: RoundDetailOutput, **ERRORS},
     )
     def post(self, request, project_id: int):
-        project = _project(request, project_id, Role.ADMIN)
+        project = project_for_api(user=request.user, project_id=project_id, min_role=Role.ADMIN)
         data = RoundInput(data=request.data)
         data.is_valid(raise_exception=True)
         d = data.validated_data
@@ -724,7 +725,7 @@ class RoundAttachApi(APIView):
         responses={202: RoundDetailOutput, 409: OpenApiResponse(ERROR), **ERRORS},
     )
     def post(self, request, project_id: int, round_id: int):
-        project = _project(request, project_id, Role.ADMIN)
+        project = project_for_api(user=request.user, project_id=project_id, min_role=Role.ADMIN)
         round_ = _round(request, round_id)
         if round_.project_id != project.pk:
             raise NotFound("No such round in this project.")

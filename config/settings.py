@@ -284,7 +284,7 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
-# --- LLM judge (Gemini, issue 4) ---------------------------------------------------------
+# --- LLM judge (Gemini, issue 4; providers: preferences/labelers/config.py) -------------
 # Without GEMINI_API_KEY the LLM judge is "not configured": pages and commands say so.
 GEMINI_API_KEY = env("GEMINI_API_KEY", default="")
 GEMINI_MODEL = env("GEMINI_MODEL", default="gemini-2.5-flash")
@@ -298,6 +298,19 @@ GEMINI_BATCH_SIZE = env.int("GEMINI_BATCH_SIZE", default=10)
 # An item whose answers were refused (invalid or hostile) this many times is flagged and left
 # out of later runs, so one poisonous item never blocks a project's labelling.
 GEMINI_ITEM_MAX_BAD_ANSWERS = env.int("GEMINI_ITEM_MAX_BAD_ANSWERS", default=3)
+# Any OpenAI-compatible chat-completions server (OpenAI, vLLM, Ollama): configured by a base
+# URL (self-hosted, no key needed) or an API key (api.openai.com). Same knobs as Gemini's.
+OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
+OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="")  # e.g. http://127.0.0.1:8000/v1 (vLLM)
+OPENAI_MODEL = env("OPENAI_MODEL", default="gpt-4o-mini")
+OPENAI_RPM = env.int("OPENAI_RPM", default=60)
+OPENAI_MAX_RETRIES = env.int("OPENAI_MAX_RETRIES", default=3)
+OPENAI_BUDGET_USD = env("OPENAI_BUDGET_USD", default="5.00")
+OPENAI_TIMEOUT_S = env.float("OPENAI_TIMEOUT_S", default=60.0)
+OPENAI_RETRY_BASE_DELAY_S = env.float("OPENAI_RETRY_BASE_DELAY_S", default=2.0)
+OPENAI_BATCH_SIZE = env.int("OPENAI_BATCH_SIZE", default=10)
+# Which configured provider a run uses when none is picked (gemini, openai); empty: the first.
+LLM_PROVIDER = env("LLM_PROVIDER", default="")
 
 # --- Training rounds (issue 7) -------------------------------------------------------------
 ALTPREF_ROUNDS = {

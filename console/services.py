@@ -18,7 +18,7 @@ from annotate.importers.service import altdata_import
 from annotate.models import Membership, Platform, Project, Role, Split
 from annotate.services import membership_set, project_create
 from core.errors import ApplicationError, PermissionDenied
-from preferences.models import Facet
+from preferences.models import Facet, FacetRole
 
 from .models import ImportJob, ImportStatus
 
@@ -84,10 +84,19 @@ def console_project_update(
     return project
 
 
+def _role(value: str | None) -> str:
+    role = (value or FacetRole.OTHER).strip()
+    if role not in FacetRole.values:
+        raise ApplicationError(f'Unknown facet role "{role}".')
+    return role
+
+
 @transaction.atomic
 def facets_update(*, project: Project, rows: list[dict]) -> None:
-    """rows: [{"id", "label", "question", "is_active", "required"}] for the project's facets."""
+    """rows: [{"id", "label", "question", "is_active", "required", "role"}] for the project's
+    facets ("required" and "role" optional: unchanged when absent)."""
     facets = {f.pk: f for f in Facet.objects.filter(project=project)}
+    roles = {pk: f.role for pk, f in facets.items()}
     for row in rows:
         facet = facets.get(row["id"])
         if facet is None:
@@ -97,7 +106,9 @@ def facets_update(*, project: Project, rows: list[dict]) -> None:
             raise ApplicationError(f'Facet "{facet.key}" needs a label and a question.')
         facet.label, facet.question, facet.is_active = label[:80], question[:300], row["is_active"]
         facet.required = row.get("required", facet.required)
+        roles[facet.pk] = _role(row.get("role", facet.role))
         facet.save(update_fields=["label", "question", "is_active", "required"])
+    _roles_set(facets=facets, roles=roles)
     active = Facet.objects.filter(project=project, is_active=True)
     if not active.exists():
         raise ApplicationError("Keep at least one facet active.")
@@ -106,8 +117,29 @@ def facets_update(*, project: Project, rows: list[dict]) -> None:
         raise ApplicationError("Keep at least one active facet required.")
 
 
-def facet_add(*, project: Project, key: str, label: str, question: str) -> Facet:
-    key, label, question = key.strip().lower(), label.strip(), question.strip()
+def _roles_set(*, facets: dict[int, Facet], roles: dict[int, str]) -> None:
+    """One facet per role but "other" (exports, rounds and gold items ask for it by role).
+    A role may move from one facet to another in one save: the moved ones are cleared first, so
+    the unique constraint never sees two holders."""
+    holders: dict[str, str] = {}
+    for pk, role in roles.items():
+        if role != FacetRole.OTHER and role in holders:
+            raise ApplicationError(
+                f'Facets "{holders[role]}" and "{facets[pk].key}" both have the role '
+                f'"{FacetRole(role).label}"; give it to one facet only.'
+            )
+        holders[role] = facets[pk].key
+    moved = [pk for pk, role in roles.items() if facets[pk].role != role]
+    Facet.objects.filter(pk__in=moved).update(role=FacetRole.OTHER)
+    for pk in moved:
+        facets[pk].role = roles[pk]
+        facets[pk].save(update_fields=["role"])
+
+
+def facet_add(
+    *, project: Project, key: str, label: str, question: str, role: str = FacetRole.OTHER
+) -> Facet:
+    key, label, question, role = key.strip().lower(), label.strip(), question.strip(), _role(role)
     if not _FACET_KEY.match(key):
         raise ApplicationError(
             "A facet key is 1–32 lower-case letters, digits, - or _, starting with a letter."
@@ -116,12 +148,19 @@ def facet_add(*, project: Project, key: str, label: str, question: str) -> Facet
         raise ApplicationError("A new facet needs a label and a question.")
     if Facet.objects.filter(project=project, key=key).exists():
         raise ApplicationError(f'The project already has a facet "{key}".')
+    holder = Facet.objects.filter(project=project, role=role).exclude(role=FacetRole.OTHER).first()
+    if holder is not None:
+        raise ApplicationError(
+            f'Facet "{holder.key}" already has the role "{FacetRole(role).label}"; '
+            "give it to one facet only."
+        )
     last = Facet.objects.filter(project=project).order_by("-position").first()
     return Facet.objects.create(
         project=project,
         key=key,
         label=label[:80],
         question=question[:300],
+        role=role,
         position=(last.position + 1) if last else 0,
     )
 

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from annotate.models import Platform, Role, Split
 from annotate.selectors import project_get_for_user
 from core.errors import ApplicationError, NotFound, PermissionDenied
-from preferences.models import Facet
+from preferences.models import Facet, FacetRole
 
 from . import selectors, services
 
@@ -71,6 +71,7 @@ def project_settings(request, project_id: int):
                         "question": request.POST.get(f"question-{facet.pk}", facet.question),
                         "is_active": request.POST.get(f"active-{facet.pk}") == "on",
                         "required": request.POST.get(f"required-{facet.pk}") == "on",
+                        "role": request.POST.get(f"role-{facet.pk}", facet.role),
                     }
                     for facet in Facet.objects.filter(project=project)
                 ]
@@ -82,6 +83,7 @@ def project_settings(request, project_id: int):
                     key=request.POST.get("key", ""),
                     label=request.POST.get("label", ""),
                     question=request.POST.get("question", ""),
+                    role=request.POST.get("role", FacetRole.OTHER),
                 )
                 messages.success(request, f'Facet "{facet.label}" added.')
             else:
@@ -97,6 +99,7 @@ def project_settings(request, project_id: int):
         {
             "project": project,
             "facets": Facet.objects.filter(project=project),
+            "facet_roles": FacetRole.choices,
             "platform_choices": Platform.choices,
             "error": error,
         },

@@ -1,4 +1,5 @@
-"""DRF exception handler: ApplicationError and Django validation errors become clear 4xx bodies."""
+"""DRF plumbing: the largest id a path may name, and the exception handler that turns
+ApplicationError and Django validation errors into clear 4xx bodies."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions
@@ -6,6 +7,8 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .errors import ApplicationError
+
+MAX_ID = 2**63 - 1  # larger path ids would overflow the database's bigint: answer 404 first
 
 
 def exception_handler(exc, context):

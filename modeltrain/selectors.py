@@ -8,6 +8,7 @@ from django.db.models import Count, Min, QuerySet
 from annotate.models import AltText, AltTextOrigin, Post, Role, Split
 from annotate.selectors import project_get_for_user
 from core.errors import NotFound
+from preferences.models import Facet, FacetRole
 
 from .models import RoundOutput, RoundStatus, TrainingRound
 
@@ -19,6 +20,12 @@ REFERENCE_ORIGINS = [
     AltTextOrigin.USER_WRITTEN,
 ]
 SCORE_KEYS = ["bleu_1", "bleu_4", "cumulative_bleu_4", "METEOR", "ROUGE-L", "CIDEr"]
+
+
+def overall_facet_key(*, project_id: int) -> str:
+    """The key of the project's facet with the overall role ("" when it has none)."""
+    facet = Facet.objects.filter(project_id=project_id, role=FacetRole.OVERALL).first()
+    return facet.key if facet else ""
 
 
 def eval_posts(*, project_id: int, limit: int | None = None) -> list[tuple[Post, str]]:
@@ -59,7 +66,7 @@ def best_alt_text(*, post: Post) -> AltText | None:
             winners.append((1.0, pair.alt_a if pair.known_preference == "A" else pair.alt_b))
             continue
         overall = (
-            Consensus.objects.filter(pair=pair, facet__key="overall")
+            Consensus.objects.filter(pair=pair, facet__role=FacetRole.OVERALL)
             .values_list("label", "confidence")
             .first()
         )

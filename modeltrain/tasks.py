@@ -1,8 +1,10 @@
 """Celery tasks on the `gpu` queue (routed by module in settings.CELERY_TASK_ROUTES).
 
 Tasks take ids and call services; torch is imported inside the task, never at module import,
-so the web tier and the default-queue worker do not load it and no CUDA context exists before
-the worker forks.
+so importing the tasks (every process does, for Celery's registry) does not load it and no CUDA
+context exists before the worker forks. The web tier does load torch (never CUDA) on the pages
+that need training settings: the rounds list and a round's start read
+modeltrain.mcmdpo.config, whose loss and negatives import torch at module level.
 """
 
 from celery import shared_task

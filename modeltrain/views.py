@@ -25,7 +25,7 @@ def _list_page(request, project, status=200, form=None):
 
     rounds = list(selectors.round_list_for_project(project_id=project.pk)[:50])
     human = human_judgement_for_project(project_id=project.pk)
-    facet = _facet_param(request, human)
+    facet = _facet_param(request, human, overall=selectors.overall_facet_key(project_id=project.pk))
     for r in rounds:
         r.rouge_l = r.scores.get("ROUGE-L")  # the key's hyphen cannot be read in a template
         r.human = human.rate(round_player(r), facet) if facet else None
@@ -53,13 +53,14 @@ def _list_page(request, project, status=200, form=None):
     )
 
 
-def _facet_param(request, human) -> str:
-    """The facet the list ranks by: ?facet=KEY when it is one of the project's, else overall."""
+def _facet_param(request, human, *, overall: str) -> str:
+    """The facet the list ranks by: ?facet=KEY when it is one of the project's, else the
+    overall-role facet, else the first."""
     keys = [key for key, _ in human.facets]
     wanted = request.GET.get("facet", "")
     if wanted in keys:
         return wanted
-    return "overall" if "overall" in keys else (keys[0] if keys else "")
+    return overall if overall in keys else (keys[0] if keys else "")
 
 
 @require_GET

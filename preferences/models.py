@@ -11,12 +11,39 @@ from django.db.models import F, Q
 from annotate.models import AltText, Post, Project
 from core.db import in_choices
 
+
+class FacetRole(models.TextChoices):
+    """What a facet measures, for code that needs a particular one (the ranking facet of
+    exports and rounds, the facets gold items score) whatever the project named it."""
+
+    OVERALL = "overall", "Overall preference"
+    IMAGE = "image", "Faithful to the image"
+    CONTEXT = "context", "Fits the post context"
+    OTHER = "other", "Other"
+
+
+# (key, label, question, role) of the facets a new project starts with.
 DEFAULT_FACETS = [
-    ("overall", "Overall", "Which alt-text is better overall for this post?"),
-    ("faithful", "Faithful to the image", "Which describes what is in the image more accurately?"),
-    ("context", "Fits the post context", "Which fits what the post is saying better?"),
-    ("concise", "Concise", "Which says what matters with fewer needless words?"),
-    ("fluent", "Fluent", "Which reads more naturally and correctly?"),
+    (
+        "overall",
+        "Overall",
+        "Which alt-text is better overall for this post?",
+        FacetRole.OVERALL,
+    ),
+    (
+        "faithful",
+        "Faithful to the image",
+        "Which describes what is in the image more accurately?",
+        FacetRole.IMAGE,
+    ),
+    (
+        "context",
+        "Fits the post context",
+        "Which fits what the post is saying better?",
+        FacetRole.CONTEXT,
+    ),
+    ("concise", "Concise", "Which says what matters with fewer needless words?", FacetRole.OTHER),
+    ("fluent", "Fluent", "Which reads more naturally and correctly?", FacetRole.OTHER),
 ]
 
 
@@ -27,6 +54,8 @@ class Facet(models.Model):
     key = models.SlugField(max_length=32)
     label = models.CharField(max_length=80)
     question = models.CharField(max_length=300)
+    # At most one facet per project has each role but "other" (a constraint below).
+    role = models.CharField(max_length=8, choices=FacetRole.choices, default=FacetRole.OTHER)
     position = models.PositiveSmallIntegerField(default=0)
     is_active = models.BooleanField(default=True)
     # Raters must answer a required facet to submit; an optional one may be left blank (no
@@ -37,6 +66,12 @@ class Facet(models.Model):
         ordering = ["project", "position", "id"]
         constraints = [
             models.UniqueConstraint(fields=["project", "key"], name="facet_unique_key"),
+            models.UniqueConstraint(
+                fields=["project", "role"],
+                condition=~Q(role=FacetRole.OTHER),
+                name="facet_unique_role",
+            ),
+            models.CheckConstraint(condition=in_choices("role", FacetRole), name="facet_role"),
         ]
 
     def __str__(self) -> str:

@@ -28,8 +28,8 @@ MAX_RATIONALE_CHARS = 5_000
 def facets_create_defaults(*, project: Project) -> list[Facet]:
     """Give a project the default facet set (overall, faithful, context, concise, fluent)."""
     facets = [
-        Facet(project=project, key=key, label=label, question=question, position=i)
-        for i, (key, label, question) in enumerate(DEFAULT_FACETS)
+        Facet(project=project, key=key, label=label, question=question, role=role, position=i)
+        for i, (key, label, question, role) in enumerate(DEFAULT_FACETS)
     ]
     Facet.objects.bulk_create(facets, ignore_conflicts=True)
     return list(project.facets.all())

@@ -6,7 +6,7 @@ paper-scale export never holds the whole table in memory.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from django.db.models import QuerySet
@@ -18,7 +18,15 @@ from core.errors import NotFound
 from preferences.consensus.models import Consensus
 from preferences.consensus.selectors import agreement_for_judgements
 from preferences.consensus.services import consensus_drain_for_pairs, consensus_refresh_stale
-from preferences.models import CandidatePair, Choice, Judgement, JudgementKind, PairSource
+from preferences.models import (
+    CandidatePair,
+    Choice,
+    Facet,
+    FacetRole,
+    Judgement,
+    JudgementKind,
+    PairSource,
+)
 
 from .models import Snapshot
 
@@ -35,6 +43,15 @@ class Label:
     method: str  # adjudication, weighted, dawid-skene
 
 
+def overall_facet_keys(*, project_id: int | None) -> list[str]:
+    """The key of the facet with the overall role: the project's, or (every project) each key
+    that role goes by."""
+    qs = Facet.objects.filter(role=FacetRole.OVERALL)
+    if project_id is not None:
+        qs = qs.filter(project_id=project_id)
+    return sorted(set(qs.values_list("key", flat=True)))
+
+
 @dataclass
 class SnapshotFilters:
     """What an export selects. Stored on the Snapshot row as `as_dict()`."""
@@ -43,11 +60,16 @@ class SnapshotFilters:
     platforms: list[str] = field(default_factory=list)
     splits: list[str] = field(default_factory=list)
     min_confidence: float = 0.0
-    facets: list[str] = field(default_factory=lambda: ["overall"])
+    # The facets that decide a pair; empty: the overall-role facet (filled in on creation).
+    facets: list[str] = field(default_factory=list)
     include_llm_only: bool = False
     include_imported: bool = True
     include_corrections: bool = True
     image_paths: str = "absolute"  # or "relative": images copied into the snapshot folder
+
+    def __post_init__(self):
+        if not self.facets:
+            self.facets = overall_facet_keys(project_id=self.project_id)
 
     def as_dict(self) -> dict:
         return {
@@ -90,12 +112,6 @@ def consensus_labels(
             continue
         result.setdefault(pair_id, {})[facet_key] = Label(label, round(confidence, 6), n, method)
     return result
-
-
-def consensus_for_pair(*, pair: CandidatePair, include_llm_only: bool = True) -> dict[str, Label]:
-    return consensus_labels(
-        judgements=Judgement.objects.filter(pair=pair), include_llm_only=include_llm_only
-    ).get(pair.pk, {})
 
 
 def pair_decision(
@@ -403,14 +419,3 @@ def snapshot_get_for_user(*, user, snapshot_id: int, min_role: str = "annotator"
         except NotFound:
             raise NotFound("No such snapshot.") from None
     return snapshot
-
-
-def iter_chunks(items: Iterable, size: int) -> Iterator[list]:
-    chunk = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

@@ -23,41 +23,38 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from annotate.importers.prompts import question_for_context
 from annotate.models import Platform, Project, Role, Split
 from annotate.selectors import project_get_for_user
 from core import jobs
 from core.errors import ApplicationError, NotFound
+from core.prompts import question_for_context
 from preferences.models import Facet
 
 from . import selectors
 from .jobs import SNAPSHOT_JOB
 from .models import Snapshot, SnapshotKind, SnapshotStatus
 from .selectors import SnapshotFilters
-from .writers import (
-    JsonArrayWriter,
-    JsonLinesWriter,
-    ParquetRowsWriter,
-    conversation_answer,
-    conversation_prompt,
-    llava_encoded,
-    mcmdpo_encoded,
-    mcmdpo_text,
-    missing_image_message,
-)
+from .writers import EXPORT_FORMATS, ExportItem, export_formats_open, missing_image_message
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("mcmdpo", "jsonl", "parquet")
+# The registered export formats, in the order their files are listed and written.
+FORMATS = tuple(EXPORT_FORMATS)
 IMAGE_PATH_MODES = ("absolute", "relative")
 DEFAULT_SPLITS = {
     SnapshotKind.PALT: [Split.TRAIN],
     SnapshotKind.TALT: [Split.TRAIN],
     SnapshotKind.TEST: [Split.TEST],
 }
-# origin_dataset as the reference files spell it, for posts that did not bring their own.
-ORIGIN_DATASET = {Platform.TWITTER: "AltTextData", Platform.PINTEREST: "pinterest"}
 MANIFEST = "manifest.json"
+# What decides a pair, as preferences.consensus computes it (the labels the dashboard shows).
+CONSENSUS_METHOD = (
+    "blended consensus per facet: the latest reviewer adjudication wins; otherwise the "
+    "project's policy, a weighted vote (adjudication, human and LLM weights; raters scaled by "
+    "gold accuracy; position-flipped LLM verdicts at half weight) or Dawid-Skene; confidence "
+    "is the posterior probability of the label (1 for an adjudication); items only the LLM "
+    "judged on request"
+)
 ProgressFn = Callable[[int, int], None]
 
 
@@ -121,7 +118,14 @@ def snapshot_filters_build(
         raise ApplicationError("min_confidence must be a number between 0 and 1.")
     if image_paths not in IMAGE_PATH_MODES:
         raise ApplicationError('image_paths must be "absolute" or "relative".')
-    facets = list(dict.fromkeys(facets or ["overall"]))
+    facets = list(dict.fromkeys(facets or [])) or selectors.overall_facet_keys(
+        project_id=project.pk if project else None
+    )
+    if not facets:
+        raise ApplicationError(
+            "No facet has the overall role to decide pairs by; name the facets to export by, "
+            "or give one facet that role in the project's settings."
+        )
     known = Facet.objects.filter(key__in=facets)
     if project is not None:
         known = known.filter(project=project)
@@ -144,15 +148,16 @@ def snapshot_filters_build(
 
 
 def snapshot_formats_parse(value: str | list[str] | None) -> list[str]:
+    known = list(EXPORT_FORMATS)  # the live registry: a format registered later is known too
     values = [value] if isinstance(value, str) else list(value or ["mcmdpo"])
     if "all" in values:
-        return list(FORMATS)
-    bad = [v for v in values if v not in FORMATS]
+        return known
+    bad = [v for v in values if v not in known]
     if bad or not values:
         raise ApplicationError(
-            f'Unknown format "{bad[0] if bad else ""}"; use mcmdpo, jsonl, parquet or all.'
+            f'Unknown format "{bad[0] if bad else ""}"; use {", ".join(known)} or all.'
         )
-    return [f for f in FORMATS if f in values]
+    return [f for f in known if f in values]
 
 
 # --- the export ------------------------------------------------------------------------------
@@ -209,223 +214,40 @@ def _facet_keys(filters: SnapshotFilters) -> list[str]:
     return sorted(set(qs.values_list("key", flat=True)))
 
 
-def _ds_name(platform: str) -> str:
-    return f"{platform}_data"
+def _export_rows(*, kind, filters, formats, out_dir, images, progress, total) -> tuple[dict, dict]:
+    """Walk the selected rows once and hand each to every chosen format (writers.EXPORT_FORMATS).
 
-
-def _origin_dataset(platform: str, imported: str) -> str:
-    return imported or ORIGIN_DATASET.get(platform, "altpref")
-
-
-def _label_columns(facet_keys: list[str]) -> list:
-    import pyarrow as pa
-
-    cols = []
-    for key in facet_keys:
-        cols += [(f"{key}_label", pa.string()), (f"{key}_confidence", pa.float64())]
-    return cols
-
-
-def _labels_flat(labels: dict, facet_keys: list[str]) -> dict:
-    out = {}
-    for key in facet_keys:
-        lab = labels.get(key)
-        out[f"{key}_label"] = lab.label if lab else None
-        out[f"{key}_confidence"] = lab.confidence if lab else None
-    return out
-
-
-def _export_palt(*, filters, formats, out_dir, images, progress, total) -> tuple[dict, Counter]:
-    import pyarrow as pa
-
-    facet_keys = _facet_keys(filters)
-    writers: dict[str, object] = {}
-    if "mcmdpo" in formats:
-        writers["palt.json"] = JsonArrayWriter(out_dir / "palt.json")
-    if "jsonl" in formats:
-        writers["palt.jsonl"] = JsonLinesWriter(out_dir / "palt.jsonl")
-    if "parquet" in formats:
-        M = ParquetRowsWriter.MESSAGES
-        writers["palt.parquet"] = ParquetRowsWriter(
-            out_dir / "palt.parquet",
-            [
-                ("images", ParquetRowsWriter.IMAGES),
-                ("prompt", M),
-                ("chosen", M),
-                ("rejected", M),
-                ("idx", pa.int64()),
-                ("pair_id", pa.int64()),
-                ("post_id", pa.int64()),
-                ("platform", pa.string()),
-                ("source", pa.string()),
-                ("decided_by", pa.string()),
-                ("question", pa.string()),
-                *_label_columns(facet_keys),
-            ],
-        )
+    PAlt walks pairs; TAlt (best alt-text per post) and the test split walk posts.
+    """
     skipped: Counter = Counter()
-    by: Counter = Counter()
-    seen = 0
-    for idx, row in enumerate(selectors.palt_rows(filters=filters, skipped=skipped)):
-        question = question_for_context(row.context, platform=row.platform)
-        image_path = images.path_for(row.image_file, row.image_sha256)
-        by[f"source:{row.source}"] += 1
-        by[f"platform:{row.platform}"] += 1
-        by[f"decided_by:{row.decided_by}"] += 1
-        if "palt.json" in writers:
-            text = mcmdpo_text(question, row.chosen, row.rejected)
-            writers["palt.json"].add(
-                encoded=mcmdpo_encoded(
-                    ds_name=_ds_name(row.platform),
-                    image_path=image_path,
-                    origin_dataset=_origin_dataset(row.platform, row.origin_dataset),
-                    idx=idx,
-                    text=text,
-                )
-            )
-        if "palt.jsonl" in writers:
-            writers["palt.jsonl"].add(
-                {
-                    "idx": idx,
-                    "pair_id": row.pair_id,
-                    "post_id": row.post_id,
-                    "platform": row.platform,
-                    "source": row.source,
-                    "decided_by": row.decided_by,
-                    "images": [image_path],
-                    "prompt": conversation_prompt(question),
-                    "chosen": conversation_answer(row.chosen),
-                    "rejected": conversation_answer(row.rejected),
-                    "question": question,
-                    "labels": {
-                        k: {
-                            "label": v.label,
-                            "confidence": v.confidence,
-                            "votes": v.votes,
-                            "method": v.method,
-                        }
-                        for k, v in sorted(row.labels.items())
-                    },
-                }
-            )
-        if "palt.parquet" in writers:
-            writers["palt.parquet"].add(
-                {
-                    "prompt": conversation_prompt(question),
-                    "chosen": conversation_answer(row.chosen),
-                    "rejected": conversation_answer(row.rejected),
-                    "idx": idx,
-                    "pair_id": row.pair_id,
-                    "post_id": row.post_id,
-                    "platform": row.platform,
-                    "source": row.source,
-                    "decided_by": row.decided_by,
-                    "question": question,
-                    **_labels_flat(row.labels, facet_keys),
-                },
-                image_file=images.source(row.image_file),
-            )
-        seen = idx + 1
-        if progress and seen % 2000 == 0:
-            progress(seen + sum(skipped.values()), total)
-    files = {name: w.close() for name, w in writers.items()}
-    counts = {"records": seen, "skipped": dict(sorted(skipped.items())), **dict(sorted(by.items()))}
-    return files, counts
-
-
-def _export_posts(
-    *, kind, filters, formats, out_dir, images, progress, total
-) -> tuple[dict, Counter]:
-    """TAlt (best alt-text per post) and the test split share one walk over the posts."""
-    import pyarrow as pa
-
-    is_test = kind == SnapshotKind.TEST
-    writers: dict[str, object] = {}
-    if is_test:
-        if {"mcmdpo", "jsonl"} & set(formats):
-            writers["test.jsonl"] = JsonLinesWriter(out_dir / "test.jsonl")
+    if kind == SnapshotKind.PALT:
+        rows = selectors.palt_rows(filters=filters, skipped=skipped)
+        by_fields, every = ("source", "platform", "decided_by"), 2000
     else:
-        if "mcmdpo" in formats:
-            writers["talt.json"] = JsonArrayWriter(out_dir / "talt.json")
-            writers["talt_llava.json"] = JsonArrayWriter(out_dir / "talt_llava.json")
-        if "jsonl" in formats:
-            writers["talt.jsonl"] = JsonLinesWriter(out_dir / "talt.jsonl")
-    parquet_name = "test.parquet" if is_test else "talt.parquet"
-    if "parquet" in formats:
-        answer = ("chosen", pa.string()) if is_test else ("completion", ParquetRowsWriter.MESSAGES)
-        writers[parquet_name] = ParquetRowsWriter(
-            out_dir / parquet_name,
-            [
-                ("images", ParquetRowsWriter.IMAGES),
-                ("prompt", ParquetRowsWriter.MESSAGES),
-                answer,
-                ("idx", pa.int64()),
-                ("post_id", pa.int64()),
-                ("platform", pa.string()),
-                ("tier", pa.string()),
-                ("question", pa.string()),
-            ],
-        )
-    skipped: Counter = Counter()
+        is_test = kind == SnapshotKind.TEST
+        rows = selectors.talt_rows(filters=filters, use_reference=is_test, skipped=skipped)
+        by_fields, every = ("tier", "platform"), 5000
+    opened = export_formats_open(
+        names=formats, kind=kind, out_dir=out_dir, facet_keys=_facet_keys(filters)
+    )
     by: Counter = Counter()
     seen = 0
-    rows = selectors.talt_rows(filters=filters, use_reference=is_test, skipped=skipped)
     for idx, row in enumerate(rows):
-        question = question_for_context(row.context, platform=row.platform)
-        image_path = images.path_for(row.image_file, row.image_sha256)
-        by[f"tier:{row.tier}"] += 1
-        by[f"platform:{row.platform}"] += 1
-        if "test.jsonl" in writers:
-            writers["test.jsonl"].add(
-                {"image_path": image_path, "question": question, "chosen": row.target, "idx": idx}
-            )
-        if "talt.json" in writers:
-            text = mcmdpo_text(question, row.target)
-            writers["talt.json"].add(
-                encoded=mcmdpo_encoded(
-                    ds_name=_ds_name(row.platform),
-                    image_path=image_path,
-                    origin_dataset=_origin_dataset(row.platform, row.origin_dataset),
-                    idx=idx,
-                    text=text,
-                )
-            )
-            writers["talt_llava.json"].add(
-                encoded=llava_encoded(
-                    idx=idx, image_path=image_path, question=question, answer=row.target
-                )
-            )
-        if "talt.jsonl" in writers:
-            writers["talt.jsonl"].add(
-                {
-                    "idx": idx,
-                    "post_id": row.post_id,
-                    "platform": row.platform,
-                    "tier": row.tier,
-                    "images": [image_path],
-                    "prompt": conversation_prompt(question),
-                    "completion": conversation_answer(row.target),
-                    "question": question,
-                }
-            )
-        if parquet_name in writers:
-            record = {
-                "prompt": conversation_prompt(question),
-                "idx": idx,
-                "post_id": row.post_id,
-                "platform": row.platform,
-                "tier": row.tier,
-                "question": question,
-            }
-            if is_test:
-                record["chosen"] = row.target
-            else:
-                record["completion"] = conversation_answer(row.target)
-            writers[parquet_name].add(record, image_file=images.source(row.image_file))
+        item = ExportItem(
+            idx=idx,
+            row=row,
+            question=question_for_context(row.context, platform=row.platform),
+            image_path=images.path_for(row.image_file, row.image_sha256),
+            image_file=images.source(row.image_file),
+        )
+        for field in by_fields:
+            by[f"{field}:{getattr(row, field)}"] += 1
+        for fmt in opened:
+            fmt.add(item)
         seen = idx + 1
-        if progress and seen % 5000 == 0:
+        if progress and seen % every == 0:
             progress(seen + sum(skipped.values()), total)
-    files = {name: w.close() for name, w in writers.items()}
+    files = {name: info for fmt in opened for name, info in fmt.close().items()}
     counts = {"records": seen, "skipped": dict(sorted(skipped.items())), **dict(sorted(by.items()))}
     return files, counts
 
@@ -445,33 +267,20 @@ def snapshot_export(
     if any(out_dir.iterdir()):
         raise ApplicationError(f"The output folder {out_dir} is not empty.")
     images = _Images(out_dir, filters.image_paths)
-    if kind == SnapshotKind.PALT:
-        total = selectors.palt_count(filters=filters)
-        files, counts = _export_palt(
-            filters=filters,
-            formats=formats,
-            out_dir=out_dir,
-            images=images,
-            progress=progress,
-            total=total,
-        )
-        agreement = selectors.agreement_by_facet(
-            pair_ids_qs=selectors.pairs_for_filters(filters=filters).values("id")
-        )
-    else:
-        total = selectors.talt_count(filters=filters)
-        files, counts = _export_posts(
-            kind=kind,
-            filters=filters,
-            formats=formats,
-            out_dir=out_dir,
-            images=images,
-            progress=progress,
-            total=total,
-        )
-        agreement = selectors.agreement_by_facet(
-            pair_ids_qs=selectors.pairs_for_filters(filters=filters).values("id")
-        )
+    count = selectors.palt_count if kind == SnapshotKind.PALT else selectors.talt_count
+    total = count(filters=filters)
+    files, counts = _export_rows(
+        kind=kind,
+        filters=filters,
+        formats=formats,
+        out_dir=out_dir,
+        images=images,
+        progress=progress,
+        total=total,
+    )
+    agreement = selectors.agreement_by_facet(
+        pair_ids_qs=selectors.pairs_for_filters(filters=filters).values("id")
+    )
     files.update(images.manifest_entries())
     manifest = {
         "altpref_snapshot": 1,
@@ -480,7 +289,7 @@ def snapshot_export(
         "filters": filters.as_dict(),
         "counts": counts,
         "agreement": agreement,
-        "consensus_method": "majority vote per facet (adjudication > human > LLM-only on request)",
+        "consensus_method": CONSENSUS_METHOD,
         "code_version": code_version(),
         "files": dict(sorted(files.items())),
     }

@@ -1,4 +1,5 @@
-"""Export writers: the MCM-DPO reference JSON array, JSON Lines, LLaVA conversations and Parquet.
+"""Export writers: the MCM-DPO reference JSON array, JSON Lines, LLaVA conversations and Parquet,
+and the registry of export formats (format name -> the class that writes its files).
 
 Every writer appends one record at a time (nothing is collected in memory) and writes only what
 the records hold, in the order given, so the same selection always gives the same bytes. Each
@@ -11,7 +12,9 @@ import hashlib
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -234,3 +237,254 @@ class ParquetRowsWriter:
                 sha.update(block)
                 size += len(block)
         return {"sha256": sha.hexdigest(), "bytes": size, "records": self.records}
+
+
+# --- Export formats: the registry ------------------------------------------------------------
+#
+# A format is one registered class: which files it writes for a snapshot kind, and how one row
+# becomes a record in each. snapshot_export walks the rows once and hands every row to each
+# chosen format; adding a format is one class with @export_format("name").
+
+
+@dataclass(frozen=True)
+class ExportItem:
+    """One selected row and what every format derives from it the same way."""
+
+    idx: int
+    row: Any  # selectors.PaltRow for PAlt, selectors.TaltRow for TAlt and test
+    question: str
+    image_path: str  # as the records name it (absolute, or relative to the folder)
+    image_file: str  # the stored file, for formats that embed the bytes
+
+
+class ExportFormat:
+    """Base of a registered format; `files` maps a snapshot kind to the files it writes."""
+
+    name: str = ""
+    files: dict[str, tuple[str, ...]] = {}
+
+    def __init__(self, *, kind: str, out_dir: Path, facet_keys: list[str]):
+        self.kind = kind
+        self.out_dir = out_dir
+        self.facet_keys = facet_keys
+        self.writers: dict[str, Any] = {}
+
+    def add(self, item: ExportItem) -> None:
+        raise NotImplementedError
+
+    def close(self) -> dict[str, dict]:
+        return {name: writer.close() for name, writer in self.writers.items()}
+
+
+EXPORT_FORMATS: dict[str, type[ExportFormat]] = {}
+
+
+def export_format(name: str):
+    def register(cls: type[ExportFormat]) -> type[ExportFormat]:
+        cls.name = name
+        EXPORT_FORMATS[name] = cls
+        return cls
+
+    return register
+
+
+def export_formats_open(
+    *, names: list[str], kind: str, out_dir: Path, facet_keys: list[str]
+) -> list[ExportFormat]:
+    """The chosen formats, opened. Two formats that write the same files for a kind (the test
+    split's test.jsonl is both its reference and its JSONL file) write them once."""
+    opened: list[ExportFormat] = []
+    taken: set[str] = set()
+    for name in names:
+        cls = EXPORT_FORMATS[name]
+        files = set(cls.files.get(kind, ()))
+        if not files or files <= taken:
+            continue
+        taken |= files
+        opened.append(cls(kind=kind, out_dir=out_dir, facet_keys=facet_keys))
+    return opened
+
+
+_PALT, _TALT, _TEST = "palt", "talt", "test"
+# origin_dataset as the reference files spell it, for posts that did not bring their own.
+ORIGIN_DATASET = {"twitter": "AltTextData", "pinterest": "pinterest"}
+
+
+def _test_record(item: ExportItem) -> dict:
+    return {
+        "image_path": item.image_path,
+        "question": item.question,
+        "chosen": item.row.target,
+        "idx": item.idx,
+    }
+
+
+@export_format("mcmdpo")
+class McmdpoFormat(ExportFormat):
+    """The MCM-DPO reference files: JSON arrays (plus LLaVA conversations for TAlt); the test
+    split's reference file is JSON Lines."""
+
+    files = {
+        _PALT: ("palt.json",),
+        _TALT: ("talt.json", "talt_llava.json"),
+        _TEST: ("test.jsonl",),
+    }
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        for name in self.files[self.kind]:
+            cls = JsonLinesWriter if name.endswith(".jsonl") else JsonArrayWriter
+            self.writers[name] = cls(self.out_dir / name)
+
+    def add(self, item: ExportItem) -> None:
+        row = item.row
+        if self.kind == _TEST:
+            self.writers["test.jsonl"].add(_test_record(item))
+            return
+        answer = (row.chosen, row.rejected) if self.kind == _PALT else (row.target,)
+        encoded = mcmdpo_encoded(
+            ds_name=f"{row.platform}_data",
+            image_path=item.image_path,
+            origin_dataset=row.origin_dataset or ORIGIN_DATASET.get(row.platform, "altpref"),
+            idx=item.idx,
+            text=mcmdpo_text(item.question, *answer),
+        )
+        self.writers[f"{self.kind}.json"].add(encoded=encoded)
+        if self.kind == _TALT:
+            self.writers["talt_llava.json"].add(
+                encoded=llava_encoded(
+                    idx=item.idx,
+                    image_path=item.image_path,
+                    question=item.question,
+                    answer=row.target,
+                )
+            )
+
+
+@export_format("jsonl")
+class JsonLinesFormat(ExportFormat):
+    """trl's conversational records, one JSON object per line."""
+
+    files = {_PALT: ("palt.jsonl",), _TALT: ("talt.jsonl",), _TEST: ("test.jsonl",)}
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        (name,) = self.files[self.kind]
+        self.writer = self.writers[name] = JsonLinesWriter(self.out_dir / name)
+
+    def add(self, item: ExportItem) -> None:
+        row, question = item.row, item.question
+        if self.kind == _TEST:
+            self.writer.add(_test_record(item))
+        elif self.kind == _TALT:
+            self.writer.add(
+                {
+                    "idx": item.idx,
+                    "post_id": row.post_id,
+                    "platform": row.platform,
+                    "tier": row.tier,
+                    "images": [item.image_path],
+                    "prompt": conversation_prompt(question),
+                    "completion": conversation_answer(row.target),
+                    "question": question,
+                }
+            )
+        else:
+            self.writer.add(
+                {
+                    "idx": item.idx,
+                    "pair_id": row.pair_id,
+                    "post_id": row.post_id,
+                    "platform": row.platform,
+                    "source": row.source,
+                    "decided_by": row.decided_by,
+                    "images": [item.image_path],
+                    "prompt": conversation_prompt(question),
+                    "chosen": conversation_answer(row.chosen),
+                    "rejected": conversation_answer(row.rejected),
+                    "question": question,
+                    "labels": {
+                        k: {
+                            "label": v.label,
+                            "confidence": v.confidence,
+                            "votes": v.votes,
+                            "method": v.method,
+                        }
+                        for k, v in sorted(row.labels.items())
+                    },
+                }
+            )
+
+
+@export_format("parquet")
+class ParquetFormat(ExportFormat):
+    """trl's conversational columns with the image bytes embedded (Hugging Face `datasets`)."""
+
+    files = {_PALT: ("palt.parquet",), _TALT: ("talt.parquet",), _TEST: ("test.parquet",)}
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        M = ParquetRowsWriter.MESSAGES
+        if self.kind == _PALT:
+            columns = [
+                ("images", ParquetRowsWriter.IMAGES),
+                ("prompt", M),
+                ("chosen", M),
+                ("rejected", M),
+                ("idx", pa.int64()),
+                ("pair_id", pa.int64()),
+                ("post_id", pa.int64()),
+                ("platform", pa.string()),
+                ("source", pa.string()),
+                ("decided_by", pa.string()),
+                ("question", pa.string()),
+            ]
+            for key in self.facet_keys:
+                columns += [(f"{key}_label", pa.string()), (f"{key}_confidence", pa.float64())]
+        else:
+            answer = ("chosen", pa.string()) if self.kind == _TEST else ("completion", M)
+            columns = [
+                ("images", ParquetRowsWriter.IMAGES),
+                ("prompt", M),
+                answer,
+                ("idx", pa.int64()),
+                ("post_id", pa.int64()),
+                ("platform", pa.string()),
+                ("tier", pa.string()),
+                ("question", pa.string()),
+            ]
+        (name,) = self.files[self.kind]
+        self.writer = self.writers[name] = ParquetRowsWriter(self.out_dir / name, columns)
+
+    def add(self, item: ExportItem) -> None:
+        row = item.row
+        record = {"prompt": conversation_prompt(item.question)}
+        if self.kind == _PALT:
+            record |= {
+                "chosen": conversation_answer(row.chosen),
+                "rejected": conversation_answer(row.rejected),
+                "idx": item.idx,
+                "pair_id": row.pair_id,
+                "post_id": row.post_id,
+                "platform": row.platform,
+                "source": row.source,
+                "decided_by": row.decided_by,
+                "question": item.question,
+            }
+            for key in self.facet_keys:
+                label = row.labels.get(key)
+                record[f"{key}_label"] = label.label if label else None
+                record[f"{key}_confidence"] = label.confidence if label else None
+        else:
+            record |= {
+                "idx": item.idx,
+                "post_id": row.post_id,
+                "platform": row.platform,
+                "tier": row.tier,
+                "question": item.question,
+            }
+            if self.kind == _TEST:
+                record["chosen"] = row.target
+            else:
+                record["completion"] = conversation_answer(row.target)
+        self.writer.add(record, image_file=item.image_file)

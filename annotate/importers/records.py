@@ -7,8 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from annotate.models import Platform, Split
-
-from .prompts import PromptError, context_from_question
+from core.prompts import PromptError, context_from_question
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _PLATFORMS = frozenset(Platform.values)  # enum .values builds a list per call: hot path

@@ -1,7 +1,8 @@
 """Read preference records in the MCM-DPO reference format and the trl jsonl/parquet format.
 
-Pure standard library (pyarrow only when a parquet file is read), so the Django importer can
-reuse `parse_question` and the readers without pulling in torch.
+Pure standard library (pyarrow only when a parquet file is read), no Django and no torch. The
+question is split by `core.prompts`, the one parser the Django importer uses too (a question
+without a "Context:" line is refused, the context is kept exactly; see there why).
 
 Reference format (``*_train.json``): a JSON array of objects whose ``text`` field is itself a JSON
 string ``{"question", "chosen", "rejected"}``; some exports also carry these as top-level fields.
@@ -23,15 +24,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_HEADER = "Given an image and context, generate alt-text for the image.\nContext:\n"
+from core.prompts import DEFAULT_HEADER, PromptError, question_split
 
-# "...for the image.Context:\n" (Twitter train), "...image.\nContext:\n", pinterest lower-case.
-_CONTEXT_MARKER = re.compile(r"(?:^|(?<=[.\s]))context:\s*\n?", re.IGNORECASE)
 _IMAGE_PLACEHOLDERS = ("<image>", "<|image|>", "<|image_pad|>")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp")
 
@@ -58,12 +56,8 @@ class PreferenceRecord:
 
 
 def parse_question(question: str) -> str:
-    """Return the post context from an MCM-DPO question prompt.
-
-    Accepts the Twitter form without a newline before ``Context:``, the form with one, and the
-    lower-case Pinterest form. A question with no ``Context:`` marker is returned stripped, as
-    if it were all context.
-    """
+    """Return the post context from an MCM-DPO question prompt (an image placeholder in a trl
+    prompt is dropped first); PromptError without a "Context:" line."""
     return _split_question(question)[1]
 
 
@@ -80,10 +74,7 @@ def format_question(context: str, header: str = DEFAULT_HEADER) -> str:
 def _split_question(question: str) -> tuple[str, str]:
     for placeholder in _IMAGE_PLACEHOLDERS:
         question = question.replace(placeholder, "")
-    match = _CONTEXT_MARKER.search(question)
-    if match is None:
-        return DEFAULT_HEADER, question.strip()
-    return question[: match.end()], question[match.end() :].strip()
+    return question_split(question)
 
 
 def read_records(
@@ -228,7 +219,10 @@ def _row_to_record(
         fields["chosen"] = fields["completion"]  # trl's prompt-completion (SFT) rows: TAlt
     if not question or "chosen" not in fields:
         raise FormatError(f"{file}: record {index} has no question/prompt or no chosen")
-    header, context = _split_question(question)
+    try:
+        header, context = _split_question(question)
+    except PromptError as exc:
+        raise FormatError(f"{file}: record {index}: {exc}") from None
     return PreferenceRecord(
         index=index,
         image_path=str(_resolve_image(fields, file, image_cache)),

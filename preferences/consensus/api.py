@@ -7,12 +7,11 @@ from rest_framework.views import APIView
 
 from annotate.models import Project, Role
 from annotate.selectors import project_get_for_user
+from core.api import MAX_ID
 from core.errors import NotFound
 
 from .models import Consensus
 from .selectors import agreement_by_facet, consensus_list, rater_reliability_list
-
-MAX_ID = 2**63 - 1  # larger path ids would overflow the database's bigint
 
 
 def project_for_api(*, user, project_id: int, min_role: str) -> Project:

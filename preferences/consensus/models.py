@@ -10,7 +10,7 @@ from django.db.models import Q
 
 from annotate.models import Project
 from core.db import in_choices
-from preferences.models import CandidatePair, Choice, Facet, LLMLabeler
+from preferences.models import CandidatePair, Choice, Facet, FacetRole, LLMLabeler
 
 
 class Method(models.TextChoices):
@@ -173,8 +173,8 @@ class GoldKind(models.TextChoices):
     POST_TEXT = "post-text", "The post text copied as alt-text"
 
 
-# Facets on which a gold item's answer is known; other facets of a gold pair are not scored.
-GOLD_FACET_KEYS = ["overall", "faithful"]
+# Roles of the facets on which a gold item's answer is known; other facets are not scored.
+GOLD_FACET_ROLES = [FacetRole.OVERALL, FacetRole.IMAGE]
 
 
 class GoldItem(models.Model):

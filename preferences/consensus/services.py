@@ -32,7 +32,7 @@ from preferences.models import (
 
 from . import metrics
 from .models import (
-    GOLD_FACET_KEYS,
+    GOLD_FACET_ROLES,
     Consensus,
     ConsensusPending,
     ConsensusPolicy,
@@ -603,14 +603,14 @@ def gold_items_create(*, project: Project, limit: int = 50, seed: int = 0) -> li
     for g in others:
         g.post = next(p for p in posts if p.pk == g.post_id)
     kinds = list(GoldKind.values)
-    facet_keys = [
-        k
-        for k in project.facets.filter(is_active=True).values_list("key", flat=True)
-        if k in GOLD_FACET_KEYS
-    ]
+    facet_keys = list(
+        project.facets.filter(is_active=True, role__in=GOLD_FACET_ROLES).values_list(
+            "key", flat=True
+        )
+    )
     if not facet_keys:
         raise ApplicationError(
-            'Gold items need an active "overall" or "faithful" facet to score raters on.'
+            'Gold items need an active facet with the "overall" or "image" role to score raters on.'
         )
     created: list[GoldItem] = []
     for index, post in enumerate(posts):

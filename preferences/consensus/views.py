@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from annotate.models import Role
 from annotate.selectors import project_get_for_user
 from core.errors import ApplicationError
-from preferences.labelers.config import NOT_CONFIGURED, gemini_configured
+from preferences.labelers.config import NOT_CONFIGURED, llm_configured
 from preferences.labelers.selectors import flip_rate_by_facet
 from preferences.models import Choice
 
@@ -127,7 +127,7 @@ def consensus_dashboard(request, project_id: int):
             "facets": facets,
             "labels": Choice.choices,
             "gold_count": GoldItem.objects.filter(pair__post__project=project).count(),
-            "llm_configured": gemini_configured(),
+            "llm_configured": llm_configured(),
             "not_configured": NOT_CONFIGURED,
         },
     )

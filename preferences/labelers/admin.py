@@ -16,4 +16,11 @@ class LLMCallAdmin(admin.ModelAdmin):
     raw_id_fields = ["run", "alt_text", "pair"]
 
 
-admin.site.register([LLMCacheEntry, LLMCorrection, LLMVerdict])
+@admin.register(LLMCacheEntry)
+class LLMCacheEntryAdmin(admin.ModelAdmin):
+    list_display = ["id", "provider", "model_id", "prompt_version", "hits", "created_at"]
+    list_filter = ["provider"]
+    raw_id_fields = ["call"]
+
+
+admin.site.register([LLMCorrection, LLMVerdict])

@@ -1,5 +1,8 @@
 """Response schemas sent to the LLM, and the checks an answer must pass to become a label.
 
+The schemas are plain JSON Schema (provider-neutral); a provider's client translates them to
+its dialect. The checks below apply to every provider's answer text alike.
+
 An answer that is not JSON, misses a facet, uses an unknown verdict or (for corrections) adds
 content raises AnswerInvalid: the call is recorded as failed and nothing is stored as a label.
 So does a hostile one: longer than MAX_ANSWER_CHARS, nested deeper than MAX_DEPTH (checked
@@ -33,27 +36,31 @@ class AnswerInvalid(Exception):
 
 
 def correction_schema() -> dict[str, Any]:
+    """The answer schema in plain JSON Schema; each provider translates it to its dialect."""
     return {
-        "type": "OBJECT",
-        "properties": {"corrected": {"type": "STRING"}, "changed": {"type": "BOOLEAN"}},
+        "type": "object",
+        "properties": {"corrected": {"type": "string"}, "changed": {"type": "boolean"}},
         "required": ["corrected", "changed"],
+        "additionalProperties": False,
     }
 
 
 def judgement_schema(facet_keys: list[str]) -> dict[str, Any]:
     entry = {
-        "type": "OBJECT",
+        "type": "object",
         "properties": {
-            "facet": {"type": "STRING", "enum": list(facet_keys)},
-            "verdict": {"type": "STRING", "enum": VERDICTS},
-            "rationale": {"type": "STRING"},
+            "facet": {"type": "string", "enum": list(facet_keys)},
+            "verdict": {"type": "string", "enum": VERDICTS},
+            "rationale": {"type": "string"},
         },
         "required": ["facet", "verdict", "rationale"],
+        "additionalProperties": False,
     }
     return {
-        "type": "OBJECT",
-        "properties": {"facets": {"type": "ARRAY", "items": entry}},
+        "type": "object",
+        "properties": {"facets": {"type": "array", "items": entry}},
         "required": ["facets"],
+        "additionalProperties": False,
     }
 
 

@@ -6,10 +6,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.models import Role
+from core.api import MAX_ID
 from core.errors import NotFound
 from core.jobs import QUEUE_DOWN_MESSAGE
-from preferences.consensus.api import MAX_ID, project_for_api
+from preferences.consensus.api import project_for_api
 
+from .config import PROVIDERS
 from .models import LabelRun, LabelTask
 from .selectors import label_run_get, label_run_list
 from .services import MAX_RUN_LIMIT, label_run_cancel, label_run_retry, label_run_start
@@ -17,6 +19,7 @@ from .services import MAX_RUN_LIMIT, label_run_cancel, label_run_retry, label_ru
 
 class LabelRunOutput(serializers.ModelSerializer):
     labeler = serializers.CharField(source="labeler.__str__")
+    provider = serializers.CharField(source="labeler.provider")
     percent = serializers.IntegerField()
     notice = serializers.SerializerMethodField()
 
@@ -27,7 +30,7 @@ class LabelRunOutput(serializers.ModelSerializer):
     class Meta:
         model = LabelRun
         fields = [
-            "id", "task", "status", "labeler", "limit", "total", "done", "failed", "cache_hits",
+            "id", "task", "status", "labeler", "provider", "limit", "total", "done", "failed", "cache_hits",
             "http_calls", "budget_usd", "spent_usd", "percent", "message", "created_at",
             "finished_at", "notice",
         ]  # fmt: skip
@@ -40,6 +43,10 @@ class LabelRunInput(serializers.Serializer):
     )
     budget_usd = serializers.DecimalField(
         required=False, max_digits=10, decimal_places=4, min_value=0, allow_null=True
+    )
+    # A registered provider key; empty: LLM_PROVIDER, else the first configured provider.
+    provider = serializers.ChoiceField(
+        choices=list(PROVIDERS), required=False, allow_null=True, allow_blank=True
     )
 
 

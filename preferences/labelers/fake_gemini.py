@@ -64,10 +64,8 @@ class FakeGemini:
         with self._lock:
             return self.script.pop(0) if self.script else self.default
 
-    def answer(self, body: dict, behaviour: str) -> dict:
-        parts = body.get("contents", [{}])[-1].get("parts", [])
-        prompt = "\n".join(p.get("text", "") for p in parts if "text" in p)
-        schema = body.get("generationConfig", {}).get("responseSchema", {})
+    def answer_text(self, *, prompt: str, schema: dict, behaviour: str) -> str:
+        """The answer text a (mis)behaving judge gives; the same for every wire format."""
         blocks = _blocks(prompt)
         if "ALT-TEXT A" in blocks:
             item = schema["properties"]["facets"]["items"]["properties"]["facet"]
@@ -100,6 +98,19 @@ class FakeGemini:
             text = text[:-1] + ', "note": ' + "[" * 100_000 + "]" * 100_000 + "}"
         if behaviour == "malformed":
             text = text[: len(text) // 2] + " ...oops"
+        return text
+
+    # --- the wire format (FakeOpenAI overrides these) -----------------------------------
+    path_pattern = r"/v1(beta)?/models/[^/:]+:generateContent"
+
+    def api_key(self, headers) -> str:
+        return headers.get("x-goog-api-key", "")
+
+    def answer(self, body: dict, behaviour: str) -> dict:
+        parts = body.get("contents", [{}])[-1].get("parts", [])
+        prompt = "\n".join(p.get("text", "") for p in parts if "text" in p)
+        schema = body.get("generationConfig", {}).get("responseSchema", {})
+        text = self.answer_text(prompt=prompt, schema=schema, behaviour=behaviour)
         return {
             "candidates": [
                 {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP"}
@@ -111,6 +122,14 @@ class FakeGemini:
             },
             "modelVersion": "fake-gemini",
         }
+
+    def error(self, code: int) -> dict:
+        status, message = {
+            404: ("NOT_FOUND", "Not found"),
+            429: ("RESOURCE_EXHAUSTED", "Quota"),
+            500: ("INTERNAL", "Boom"),
+        }[code]
+        return {"error": {"code": code, "message": message, "status": status}}
 
     # --- server -------------------------------------------------------------------------
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
@@ -133,33 +152,20 @@ class FakeGemini:
                         {
                             "path": self.path,
                             "body": body,
-                            "api_key": self.headers.get("x-goog-api-key", ""),
+                            "api_key": fake.api_key(self.headers),
                             "behaviour": behaviour,
                         }
                     )
-                if not re.fullmatch(r"/v1(beta)?/models/[^/:]+:generateContent", self.path):
-                    return self._send(404, {"error": {"code": 404, "message": "Not found"}})
-                if behaviour == "429":
-                    return self._send(
-                        429,
-                        {
-                            "error": {
-                                "code": 429,
-                                "message": "Quota",
-                                "status": "RESOURCE_EXHAUSTED",
-                            }
-                        },
-                    )
-                if behaviour == "500":
-                    return self._send(
-                        500, {"error": {"code": 500, "message": "Boom", "status": "INTERNAL"}}
-                    )
+                if not re.fullmatch(fake.path_pattern, self.path):
+                    return self._send(404, fake.error(404))
+                if behaviour in ("429", "500"):
+                    return self._send(int(behaviour), fake.error(int(behaviour)))
                 if behaviour == "slow":
                     time.sleep(fake.slow_seconds)
                 self._send(200, fake.answer(body, behaviour))
 
-            def _send(self, status: int, payload: dict):
-                data = json.dumps(payload).encode()
+            def _send(self, status: int, payload: dict | bytes):
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")

@@ -24,6 +24,25 @@ def _is_connection_error(exc: BaseException) -> bool:
     )
 
 
+def gemini_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """Plain JSON Schema (answers.py) in Gemini's responseSchema dialect: upper-case type names,
+    and no additionalProperties (Gemini's Schema has no such field; it answers only the listed
+    properties anyway)."""
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "additionalProperties":
+            continue
+        if key == "type":
+            out[key] = value.upper()
+        elif key == "properties":
+            out[key] = {name: gemini_schema(sub) for name, sub in value.items()}
+        elif key == "items":
+            out[key] = gemini_schema(value)
+        else:
+            out[key] = value
+    return out
+
+
 class GeminiLabeler:
     provider = "gemini"
 
@@ -50,7 +69,7 @@ class GeminiLabeler:
         types = self._types
         config = types.GenerateContentConfig(
             response_mime_type="application/json",
-            response_schema=types.Schema.model_validate(schema),
+            response_schema=types.Schema.model_validate(gemini_schema(schema)),
             temperature=0,
         )
         contents = [types.Part.from_bytes(data=image_bytes, mime_type=mime), prompt]

@@ -146,8 +146,10 @@ class LLMCall(models.Model):
 
 
 class LLMCacheEntry(models.Model):
-    """A validated answer for (model, prompt version, inputs): a re-run reuses it for free."""
+    """A validated answer for (provider, model, prompt version, inputs): a re-run reuses it for
+    free. The provider is part of the key: a vLLM server may serve a model under any name."""
 
+    provider = models.CharField(max_length=32, default="gemini")
     model_id = models.CharField(max_length=100)
     prompt_version = models.CharField(max_length=64)
     inputs_hash = models.CharField(max_length=64)
@@ -159,12 +161,13 @@ class LLMCacheEntry(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["model_id", "prompt_version", "inputs_hash"], name="llmcache_unique"
+                fields=["provider", "model_id", "prompt_version", "inputs_hash"],
+                name="llmcache_unique",
             ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.model_id}@{self.prompt_version} {self.inputs_hash[:12]}"
+        return f"{self.provider}:{self.model_id}@{self.prompt_version} {self.inputs_hash[:12]}"
 
 
 class LLMVerdict(models.Model):

@@ -33,7 +33,7 @@ from preferences.models import (
 
 from . import answers
 from .base import Labeler, LabelerError
-from .config import NOT_CONFIGURED, GeminiSettings, cost_estimate, gemini_settings, labeler_build
+from .config import NOT_CONFIGURED, Provider, ProviderSettings, provider_default, provider_get
 from .jobs import LABEL_RUN_JOB
 from .models import (
     CallStatus,
@@ -51,7 +51,7 @@ from .ratelimit import limiter_for
 logger = logging.getLogger(__name__)
 
 MAX_RUN_LIMIT = 1_000_000
-# A run gives up after this many items in a row fail: Gemini is down or the key is wrong.
+# A run gives up after this many items in a row fail: the provider is down or the key is wrong.
 MAX_CONSECUTIVE_FAILURES = 5
 MAX_BACKOFF_S = 60.0
 # Pre-call cost guess for the budget check: ~1 image (258 tokens) + prompt, and an answer.
@@ -69,10 +69,12 @@ class BudgetExhausted(Exception):
 
 @dataclass
 class LabelContext:
-    """What one labelling step needs besides the item: the client, settings, rater, run."""
+    """What one labelling step needs besides the item: the client, its provider and settings,
+    the rater, the run."""
 
     impl: Labeler
-    cfg: GeminiSettings
+    provider: Provider
+    cfg: ProviderSettings
     labeler: LLMLabeler
     task: str
     run: LabelRun | None = None
@@ -85,7 +87,7 @@ def _sha256(data: Any) -> str:
     ).hexdigest()
 
 
-def llm_labeler_get_or_create(*, model_id: str, task: str, provider: str = "gemini") -> LLMLabeler:
+def llm_labeler_get_or_create(*, model_id: str, task: str, provider: str) -> LLMLabeler:
     """The rater row for (provider, model, prompt version of `task`)."""
     version = prompt_load(task).version
     labeler, _ = LLMLabeler.objects.get_or_create(
@@ -94,15 +96,32 @@ def llm_labeler_get_or_create(*, model_id: str, task: str, provider: str = "gemi
     return labeler
 
 
-def label_context_build(
-    *, task: str, run: LabelRun | None = None, impl: Labeler | None = None
-) -> LabelContext:
-    cfg = gemini_settings()
-    impl = impl or labeler_build()
-    if impl is None:
+def _provider_for(provider: str | None, impl: Labeler | None) -> Provider:
+    """The named provider, the one `impl` speaks, or the default; 409 when none is usable."""
+    key = provider or (impl.provider if impl is not None else None)
+    chosen = provider_get(key) if key else provider_default()
+    if chosen is None or (impl is None and not chosen.settings().configured):
         raise ApplicationError(NOT_CONFIGURED, status_code=409)
-    labeler = run.labeler if run else llm_labeler_get_or_create(model_id=impl.model_id, task=task)
-    return LabelContext(impl=impl, cfg=cfg, labeler=labeler, task=task, run=run)
+    return chosen
+
+
+def label_context_build(
+    *,
+    task: str,
+    run: LabelRun | None = None,
+    impl: Labeler | None = None,
+    provider: str | None = None,
+) -> LabelContext:
+    """`impl` replaces the provider's client (tests); a run uses its labeler's provider."""
+    chosen = _provider_for(run.labeler.provider if run else provider, impl)
+    cfg = chosen.settings()
+    impl = impl or chosen.build(cfg)
+    labeler = (
+        run.labeler
+        if run
+        else llm_labeler_get_or_create(model_id=impl.model_id, task=task, provider=chosen.key)
+    )
+    return LabelContext(impl=impl, provider=chosen, cfg=cfg, labeler=labeler, task=task, run=run)
 
 
 def _image_bytes(post) -> tuple[bytes, str]:
@@ -137,9 +156,10 @@ def llm_generate(
     """
     version = ctx.labeler.prompt_version
     model_id = ctx.impl.model_id
+    provider = ctx.provider.key
     inputs_hash = _sha256({"model": model_id, "prompt_version": version, "inputs": inputs})
     cached = LLMCacheEntry.objects.filter(
-        model_id=model_id, prompt_version=version, inputs_hash=inputs_hash
+        provider=provider, model_id=model_id, prompt_version=version, inputs_hash=inputs_hash
     ).first()
     if cached is not None:
         LLMCacheEntry.objects.filter(pk=cached.pk).update(hits=F("hits") + 1)
@@ -148,7 +168,7 @@ def llm_generate(
 
     run = ctx.run
     if run is not None:
-        estimate = cost_estimate(
+        estimate = ctx.provider.cost(
             model_id=model_id, input_tokens=EST_INPUT_TOKENS, output_tokens=EST_OUTPUT_TOKENS
         )
         if run.spent_usd + estimate > run.budget_usd:
@@ -166,7 +186,7 @@ def llm_generate(
         request_hash=inputs_hash,
         **targets,
     )
-    limiter = limiter_for(model_id=model_id, rpm=ctx.cfg.rpm)
+    limiter = limiter_for(model_id=f"{provider}:{model_id}", rpm=ctx.cfg.rpm)
     attempts = ctx.cfg.max_retries + 1
     for attempt in range(1, attempts + 1):
         limiter.acquire()
@@ -192,7 +212,7 @@ def llm_generate(
             suffix = f" (after {attempt} attempts)" if attempt > 1 else ""
             raise LLMCallFailed(exc.message + suffix) from exc
 
-        cost = cost_estimate(
+        cost = ctx.provider.cost(
             model_id=model_id, input_tokens=raw.input_tokens, output_tokens=raw.output_tokens
         )
         measured = dict(
@@ -214,6 +234,7 @@ def llm_generate(
             raise LLMCallFailed(message) from exc
         call = LLMCall.objects.create(**measured, status=CallStatus.OK)
         LLMCacheEntry.objects.get_or_create(
+            provider=provider,
             model_id=model_id,
             prompt_version=version,
             inputs_hash=inputs_hash,
@@ -442,9 +463,11 @@ def label_run_start(
     impl: Labeler | None = None,
     enqueue: bool = True,
     source_round_id: int | None = None,
+    provider: str | None = None,
 ) -> LabelRun:
     """Create a run over the items not yet labelled and enqueue its first batch after commit.
 
+    `provider` is a registered provider key (config.PROVIDERS); None takes the default one.
     enqueue=False leaves the batches to the caller (llm_label --sync, tests).
     source_round_id restricts a judge run to the pairs that training round produced.
     """
@@ -452,9 +475,8 @@ def label_run_start(
         raise ApplicationError(f'Unknown task "{task}"; use "correct" or "judge".')
     if source_round_id is not None and task != LabelTask.JUDGE:
         raise ApplicationError("Only a judge run can be restricted to a round's pairs.")
-    cfg = gemini_settings()
-    if impl is None and not cfg.api_key:
-        raise ApplicationError(NOT_CONFIGURED, status_code=409)
+    chosen = _provider_for(provider, impl)
+    cfg = chosen.settings()
     if limit is not None and not (1 <= int(limit) <= MAX_RUN_LIMIT):
         raise ApplicationError(f"The limit must be between 1 and {MAX_RUN_LIMIT}.")
     try:
@@ -469,7 +491,7 @@ def label_run_start(
     if task == LabelTask.JUDGE and not project.facets.filter(is_active=True).exists():
         raise ApplicationError("This project has no active facets to judge.")
     model_id = impl.model_id if impl else cfg.model_id
-    labeler = llm_labeler_get_or_create(model_id=model_id, task=task)
+    labeler = llm_labeler_get_or_create(model_id=model_id, task=task, provider=chosen.key)
     available = _candidates(
         project=project, task=task, labeler=labeler, source_round_id=source_round_id
     ).count()

@@ -10,7 +10,7 @@ from annotate.selectors import project_get_for_user
 from core.errors import ApplicationError, NotFound
 from core.jobs import QUEUE_DOWN_MESSAGE
 
-from .config import NOT_CONFIGURED, gemini_settings
+from .config import NOT_CONFIGURED, provider_default, providers_configured
 from .models import LabelTask
 from .selectors import (
     flip_rate_by_facet,
@@ -23,16 +23,17 @@ from .services import label_run_cancel, label_run_retry, label_run_start
 
 
 def _context(project) -> dict:
-    cfg = gemini_settings()
+    default = provider_default()
     runs = list(label_run_list(project=project))
     return {
         "project": project,
-        "configured": bool(cfg.api_key),
+        "configured": default is not None,
         "not_configured": NOT_CONFIGURED,
-        "model_id": cfg.model_id,
-        "base_url": cfg.base_url,
-        "rpm": cfg.rpm,
-        "default_budget": cfg.budget_usd,
+        # The configured providers an admin may pick for a run, the default one first.
+        "providers": [
+            {"key": p.key, "label": p.label, "cfg": p.settings()}
+            for p in sorted(providers_configured(), key=lambda p: p is not default)
+        ],
         "runs": runs,
         "any_active": any(not r.is_finished for r in runs),
         "cost": llm_cost_summary(project=project),
@@ -72,6 +73,7 @@ def llm_run_start(request, project_id: int):
             user=request.user,
             limit=int(limit) if limit else None,
             budget_usd=request.POST.get("budget", "").strip() or None,
+            provider=request.POST.get("provider", "").strip() or None,
         )
     except ApplicationError as exc:
         messages.error(request, exc.message)

@@ -7,6 +7,7 @@ import pytest
 from django.core.files.base import ContentFile
 
 from preferences.labelers.fake_gemini import FakeGemini
+from preferences.labelers.fake_openai import FakeOpenAI
 
 # The browser fixtures (Debian Chromium, login, screenshots, axe) for test_e2e_dashboard.py.
 
@@ -37,6 +38,41 @@ def gemini_on(settings, fake_gemini):
 def gemini_off(settings):
     settings.GEMINI_API_KEY = ""
     settings.GEMINI_BASE_URL = ""
+    settings.OPENAI_API_KEY = ""
+    settings.OPENAI_BASE_URL = ""
+
+
+@pytest.fixture
+def fake_openai():
+    fake = FakeOpenAI(slow_seconds=1.0)
+    fake.url = fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def openai_on(settings, fake_openai):
+    """Only the OpenAI-compatible provider configured, pointed at the fake server (a self-hosted
+    model name: no per-token price)."""
+    settings.GEMINI_API_KEY = ""
+    settings.OPENAI_API_KEY = "sk-test"
+    settings.OPENAI_BASE_URL = fake_openai.url + "/v1"
+    settings.OPENAI_MODEL = "fake-vlm"
+    settings.OPENAI_MAX_RETRIES = 2
+    settings.OPENAI_RETRY_BASE_DELAY_S = 0.01
+    settings.OPENAI_TIMEOUT_S = 0.4
+    settings.OPENAI_RPM = 100_000
+    settings.OPENAI_BUDGET_USD = "5"
+    settings.OPENAI_BATCH_SIZE = 2
+    return fake_openai
+
+
+@pytest.fixture(params=["gemini", "openai"])
+def judge_on(request):
+    """Each test that takes it runs once per provider, against that provider's fake server."""
+    fake = request.getfixturevalue(f"{request.param}_on")
+    fake.provider = request.param
+    return fake
 
 
 def _sha(text: str) -> str:

@@ -187,11 +187,19 @@ def test_the_sdk_does_not_retry_on_its_own(gemini_on):
 
 
 def test_cost_estimate_uses_the_model_price():
-    from preferences.labelers.config import cost_estimate
+    from preferences.labelers.config import provider_get
 
-    flash = cost_estimate(model_id="gemini-2.5-flash", input_tokens=1_000_000, output_tokens=0)
-    pro = cost_estimate(model_id="gemini-2.5-pro-preview", input_tokens=0, output_tokens=1_000_000)
+    cost = provider_get("gemini").cost
+    flash = cost(model_id="gemini-2.5-flash", input_tokens=1_000_000, output_tokens=0)
+    pro = cost(model_id="gemini-2.5-pro-preview", input_tokens=0, output_tokens=1_000_000)
     assert flash == Decimal("0.30") and pro == Decimal("10.00")
+
+
+def test_the_neutral_schema_goes_out_in_geminis_dialect(gemini_on, corpus):
+    alt_text_llm_correct(alt_text=corpus["alts"][0], ctx=label_context_build(task="correct"))
+    schema = gemini_on.requests[0]["body"]["generationConfig"]["responseSchema"]
+    assert schema["type"] == "OBJECT" and schema["properties"]["changed"]["type"] == "BOOLEAN"
+    assert "additionalProperties" not in json.dumps(schema)
 
 
 def test_request_hash_depends_on_inputs(gemini_on, corpus):

@@ -1,4 +1,5 @@
-"""Hostile LLM answers, served by the fake Gemini server through the real google-genai SDK:
+"""Hostile LLM answers, served by the fake Gemini server through the real google-genai SDK and
+by the fake OpenAI-compatible server through plain HTTP:
 NUL (escaped and raw), lone surrogates, 100,000-deep JSON and 5 MB answers are one failed
 attempt of one item; the run goes on, nothing poisonous is stored, messages carry no SQL, and
 an item that keeps answering badly is flagged instead of blocking later runs."""
@@ -30,14 +31,16 @@ def _clean(text: str) -> bool:
 @pytest.mark.parametrize("task", ["correct", "judge"])
 @pytest.mark.parametrize("behaviour", HOSTILE)
 def test_a_hostile_answer_fails_one_item_and_the_run_goes_on(
-    gemini_on, corpus, settings, task, behaviour
+    judge_on, corpus, settings, task, behaviour
 ):
-    settings.GEMINI_TIMEOUT_S = 20  # a 5 MB answer must arrive, not time out
-    gemini_on.script = [behaviour]  # the first request of the run (the first item) is hostile
+    # Both providers' answers pass through the one set of checks (answers.py).
+    settings.GEMINI_TIMEOUT_S = settings.OPENAI_TIMEOUT_S = 20  # a 5 MB answer must arrive
+    judge_on.script = [behaviour]  # the first request of the run (the first item) is hostile
     # A 5 MB answer is billed as ~1.2M output tokens: a budget that lets the run go on.
     start = label_run_start(project=corpus["project"], task=task, budget_usd=100, enqueue=False)
     run = _drain(start)
 
+    assert start.labeler.provider == judge_on.provider
     assert (run.status, run.done, run.failed) == ("done", 2, 1)
     assert "INSERT" not in run.message and "SELECT" not in run.message
     bad = LLMCall.objects.get(status="failed")

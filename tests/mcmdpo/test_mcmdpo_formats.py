@@ -27,11 +27,16 @@ PINTEREST = "given an image and context, generate alt-text for the image.\nconte
         (NEWLINE, "A tweet, with: colons."),
         (PINTEREST, "my favorite pantry meal"),
         ("<image>\n" + NEWLINE, "A tweet, with: colons."),
-        ("just a post, no marker", "just a post, no marker"),
     ],
 )
 def test_parse_question(question, context):
     assert parse_question(question) == context
+
+
+def test_a_question_without_a_context_line_is_refused():
+    # One parser (core.prompts) for the importer and this reader: no marker, no context.
+    with pytest.raises(ValueError, match='no "Context:" line'):
+        parse_question("just a post, no marker")
 
 
 def test_header_round_trip_keeps_the_instruction_and_casing():

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from PIL import Image as PILImage
 
-from annotate.importers.prompts import question_for_context
+from core.prompts import question_for_context
 from preferences.consensus.models import Consensus
 
 SAMPLE_KEYS = ["ds_name", "image", "origin_dataset", "origin_split", "idx", "image_path", "text"]

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotate.models import Project
 from core.errors import ApplicationError
-from preferences.labelers.config import NOT_CONFIGURED, gemini_configured
+from preferences.labelers.config import NOT_CONFIGURED, PROVIDERS, llm_configured
 from preferences.labelers.models import LabelRun
 
 
@@ -17,13 +17,19 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, default=None, help="At most this many items.")
         parser.add_argument("--budget", default=None, help="USD cap for this run.")
         parser.add_argument(
+            "--provider",
+            choices=list(PROVIDERS),
+            default=None,
+            help="LLM provider (default: LLM_PROVIDER, else the first configured one).",
+        )
+        parser.add_argument(
             "--sync",
             action="store_true",
             help="Process the batches in this process instead of on a Celery worker.",
         )
 
-    def handle(self, *args, project, task, limit, budget, sync, **options):
-        if not gemini_configured():
+    def handle(self, *args, project, task, limit, budget, sync, provider, **options):
+        if not llm_configured():
             # Plainly, and without a traceback: this is configuration, not a crash.
             self.stderr.write(NOT_CONFIGURED)
             raise SystemExit(2)
@@ -38,7 +44,12 @@ class Command(BaseCommand):
 
         try:
             run = label_run_start(
-                project=found, task=task, limit=limit, budget_usd=budget, enqueue=not sync
+                project=found,
+                task=task,
+                limit=limit,
+                budget_usd=budget,
+                enqueue=not sync,
+                provider=provider,
             )
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
