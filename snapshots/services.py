@@ -28,6 +28,7 @@ from annotate.models import Platform, Project, Role, Split
 from annotate.selectors import project_get_for_user
 from core import jobs
 from core.errors import ApplicationError, NotFound
+from preferences.consensus.services import consensus_refresh
 from preferences.models import Facet
 
 from . import selectors
@@ -445,6 +446,8 @@ def snapshot_export(
     if any(out_dir.iterdir()):
         raise ApplicationError(f"The output folder {out_dir} is not empty.")
     images = _Images(out_dir, filters.image_paths)
+    # The labels are the blended consensus: bring it up to date with the answers first.
+    consensus_refresh(project_id=filters.project_id)
     if kind == SnapshotKind.PALT:
         total = selectors.palt_count(filters=filters)
         files, counts = _export_palt(

@@ -96,7 +96,9 @@ def test_non_member_gets_404_everywhere(labelled, outsider, django_capture_on_co
     assert api.get("/api/projects/").json()["count"] == 0
 
 
-def test_judgements_are_idempotent_and_role_checked(labelled, member):
+def test_judgements_are_idempotent_and_role_checked(
+    labelled, member, django_capture_on_commit_callbacks
+):
     newcomer = member("newcomer", "annotator")
     api = client_for(newcomer)
     url = f"/api/projects/{labelled.project.pk}/judgements/"
@@ -114,9 +116,10 @@ def test_judgements_are_idempotent_and_role_checked(labelled, member):
     assert changed.status_code == 409 and "undo" in changed.json()["message"]
     adjudicate = api.post(url, {**body, "kind": "adjudication"}, format="json")
     assert adjudicate.status_code == 403 and "reviewer" in adjudicate.json()["message"]
-    by_reviewer = client_for(labelled.reviewer).post(
-        url, {**body, "kind": "adjudication"}, format="json"
-    )
+    with django_capture_on_commit_callbacks(execute=True):  # the commit queues the refresh
+        by_reviewer = client_for(labelled.reviewer).post(
+            url, {**body, "kind": "adjudication"}, format="json"
+        )
     assert by_reviewer.status_code == 201
     # The split vote now has an adjudicated label.
     consensus = api.get(

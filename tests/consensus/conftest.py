@@ -17,8 +17,10 @@ def overall(project):
 
 @pytest.fixture
 def judge(django_capture_on_commit_callbacks):
-    """judge(pair, facet, rater, choice, kind=...) records a judgement and runs on-commit hooks."""
+    """judge(pair, facet, rater, choice, kind=...) records a judgement as its writer does (marking
+    the pair) and runs on-commit hooks: the eager `consensus.refresh` task rebuilds the pair."""
     from preferences.labelers.models import LLMVerdict
+    from preferences.marks import pairs_mark_changed
     from preferences.models import Judgement, LLMLabeler
     from preferences.services import judgement_record
 
@@ -36,6 +38,7 @@ def judge(django_capture_on_commit_callbacks):
                     flipped=flipped,
                 )
                 # The verdict is saved after the judgement, as in pair_llm_judge's transaction.
+                pairs_mark_changed(project_id=facet.project_id, pair_ids=[pair.pk])
                 return j
             return judgement_record(pair=pair, facet=facet, user=rater, choice=choice, kind=kind)[0]
 

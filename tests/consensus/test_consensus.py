@@ -70,9 +70,12 @@ def test_a_lone_flipped_llm_tie_is_low_confidence(pair, overall, llm, judge):
 def test_undo_updates_the_consensus(
     pair, overall, member, judge, django_capture_on_commit_callbacks
 ):
+    from preferences.marks import pairs_mark_changed
+
     j = judge(pair, overall, member("ann"), "A")
     with django_capture_on_commit_callbacks(execute=True):
-        j.delete()
+        j.delete()  # an undo deletes the answer and marks its pair
+        pairs_mark_changed(project_id=overall.project_id, pair_ids=[pair.pk])
     assert not Consensus.objects.filter(pair=pair, facet=overall).exists()
 
 

@@ -5,6 +5,7 @@ import pytest
 from django.test import Client
 
 from preferences.consensus.models import ConsensusPolicy
+from preferences.marks import pairs_mark_changed
 from preferences.models import Judgement, LLMLabeler
 from preferences.queue import assignment_next, assignment_submit
 
@@ -17,13 +18,17 @@ def _consensus(client, project, pair):
     return response.json()
 
 
-def test_the_consensus_api_hides_llm_verdicts_on_an_annotators_open_item(project, pair, member):
+def test_the_consensus_api_hides_llm_verdicts_on_an_annotators_open_item(
+    project, pair, member, django_capture_on_commit_callbacks
+):
     policy, _ = ConsensusPolicy.objects.get_or_create(project=project)
     policy.blind_first, policy.gold_rate = True, 0.0
     policy.save()
     llm = LLMLabeler.objects.create(model_id="gemini-test", prompt_version="v1")
     overall = project.facets.get(key="overall")
-    Judgement.objects.create(pair=pair, facet=overall, kind="llm", rater_llm=llm, choice="B")
+    with django_capture_on_commit_callbacks(execute=True):  # as a labeler writes: marked
+        Judgement.objects.create(pair=pair, facet=overall, kind="llm", rater_llm=llm, choice="B")
+        pairs_mark_changed(project_id=project.pk, pair_ids=[pair.pk])
     annotator, reviewer = member("ann"), member("rev", role="reviewer")
     client = Client()
     client.force_login(annotator)
@@ -37,10 +42,11 @@ def test_the_consensus_api_hides_llm_verdicts_on_an_annotators_open_item(project
     (label,) = _consensus(boss, project, pair)
     assert (label["facet"], label["label"]) == ("overall", "B")
 
-    assignment_submit(
-        assignment_id=assignment.pk,
-        user=annotator,
-        answers={f.key: "A" for f in project.facets.all()},
-    )
+    with django_capture_on_commit_callbacks(execute=True):  # the commit's refresh runs
+        assignment_submit(
+            assignment_id=assignment.pk,
+            user=annotator,
+            answers={f.key: "A" for f in project.facets.all()},
+        )
     labels = {row["facet"]: row for row in _consensus(client, project, pair)}
     assert labels["overall"]["votes"] == 2  # their A and the LLM's B, now visible
