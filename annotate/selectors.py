@@ -41,12 +41,12 @@ def project_get_for_user(*, user, project_id: int, min_role: str = Role.ANNOTATO
 
 
 def project_stats(*, project: Project) -> dict:
-    from preferences.models import CandidatePair
-
     return {
         "posts": project.posts.count(),
         "images": project.posts.values("image").distinct().count(),
         "alt_texts": project.posts.aggregate(n=Count("alt_texts"))["n"],
-        "pairs": CandidatePair.objects.filter(post__project=project).count(),
+        # Through the posts' reverse relation (preferences' CandidatePair.post): the overview
+        # counts pairs without this bottom app importing the app that defines them.
+        "pairs": project.posts.aggregate(n=Count("pairs"))["n"],
         "members": Membership.objects.filter(project=project).count(),
     }

@@ -603,9 +603,11 @@ def gold_accuracy_refresh(
 # preferences.rating in parallel) still import these; the merge points them at
 # preferences.marks / consensus_refresh and deletes this block.
 def consensus_mark_pending(*, pair_id: int, project_id: int) -> None:
-    from preferences.marks import pairs_mark_changed
-
-    pairs_mark_changed(project_id=project_id, pair_ids=[pair_id])
+    # The mark alone: those callers queue the refresh themselves (consensus_drain_soon).
+    ConsensusPending.objects.bulk_create(
+        [ConsensusPending(pair_id=pair_id, project_id=project_id, marked_at=timezone.now())],
+        ignore_conflicts=True,
+    )
 
 
 def consensus_drain_soon(*, project_id: int) -> None:

@@ -7,8 +7,8 @@ import pytest
 from django.core.management import call_command
 
 from annotate.importers.prompts import context_from_question, question_for_context
-from annotate.importers.service import altdata_import
 from annotate.models import AltText, AltTextOrigin, Image, Platform, Post, Split
+from preferences.imports import altdata_import
 from preferences.models import CandidatePair, PairSource, Side
 
 pytestmark = pytest.mark.django_db

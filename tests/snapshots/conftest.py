@@ -29,8 +29,8 @@ class Labelled:
 
 @pytest.fixture
 def labelled(project, member, sample_files, django_capture_on_commit_callbacks):
-    from annotate.importers.service import altdata_import
     from annotate.models import Split
+    from preferences.imports import altdata_import
     from preferences.marks import pairs_mark_changed
     from preferences.models import CandidatePair, Judgement, LLMLabeler
 

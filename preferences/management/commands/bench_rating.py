@@ -28,12 +28,12 @@ from django.db import connection, transaction
 from django.db.models import Count
 
 from annotate.models import AltText, AltTextOrigin, Image, Membership, Platform, Post, Project, Role
-from annotate.services import project_create
 from config.serve import web_settings
 from core.bench import REFERENCE_LOOP_STEPS, reference_loop_seconds
 from preferences.consensus.models import Consensus, ConsensusPending
 from preferences.consensus.services import consensus_drain
 from preferences.models import Assignment, AssignmentStatus, CandidatePair, Judgement, PairSource
+from preferences.projects import project_create
 
 # Every table a Next or a Submit reads or writes.
 HOT_TABLES = (
