@@ -1,5 +1,5 @@
-"""Writes for blending: the incremental consensus update, Dawid–Skene refits, gold items and
-gold accuracy, and the per-project policy.
+"""Writes for blending: the refresh of marked pairs, full recomputes, Dawid–Skene refits, gold
+items and gold accuracy, the per-project policy, and adjudication.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def consensus_policy_update(*, project: Project, **fields) -> ConsensusPolicy:
     return policy
 
 
-# --- The incremental update -------------------------------------------------------------
+# --- Building consensus values -------------------------------------------------------------
 
 
 def _rater_key(j: Judgement) -> tuple[str, int]:
@@ -227,9 +227,10 @@ def _upsert(rows: list[Consensus]) -> None:
 def consensus_update_for(*, pair: CandidatePair, facet: Facet) -> Consensus | None:
     """Rebuild the consensus of one pair and facet from its judgements (cheap: one item).
 
-    Uses the project's policy weights and the last Dawid–Skene fit (stored reliabilities), so
-    no full recompute is needed when a judgement arrives. Returns None when no judgement is
-    left (the consensus row is removed).
+    Uses the project's policy weights and the last Dawid–Skene fit (stored reliabilities).
+    Returns None when no judgement is left (the consensus row is removed). Not on any write
+    path (consensus_refresh rebuilds marked pairs in batches); tests compare the batch with it
+    and bench_consensus times it.
     """
     judgements = list(
         Judgement.objects.filter(pair=pair, facet=facet).select_related("llm_verdict")

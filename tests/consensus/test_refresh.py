@@ -8,6 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from config.celery import app
 from preferences.consensus.models import Consensus
 from preferences.consensus.selectors import consensus_list, consensus_pending
 from preferences.consensus.services import adjudication_record, consensus_refresh
@@ -31,17 +32,21 @@ def test_a_write_marks_its_pair_and_the_task_after_commit_refreshes_it(
         _answer(pair, overall, member("ann"), "A")
     assert ConsensusPending.objects.filter(pair=pair).exists()
     assert not Consensus.objects.filter(pair=pair).exists()
-    for hook in hooks:
-        hook()  # the commit: the refresh is queued (eager here) and rebuilds the pair
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True  # the task runs here, not on a worker (PostgreSQL runs)
+    try:
+        for hook in hooks:
+            hook()  # the commit: the refresh is queued and rebuilds the pair
+    finally:
+        app.conf.task_always_eager = eager
     assert Consensus.objects.get(pair=pair, facet=overall).label == "A"
     assert not ConsensusPending.objects.exists()
     assert cache.get(refresh_key(overall.project_id)) is None  # the task cleared its key
 
 
-def test_one_refresh_is_queued_per_project_until_it_starts(project, settings):
-    from config.celery import app
-
-    app.conf.task_always_eager = False  # a real (in-memory) broker: count what is sent
+def test_one_refresh_is_queued_per_project_until_it_starts(project):
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False  # the real broker (in-memory or Redis): count what is sent
     try:
         with app.connection_for_write() as conn:
             queue = conn.SimpleQueue("celery")
@@ -55,7 +60,7 @@ def test_one_refresh_is_queued_per_project_until_it_starts(project, settings):
             queue.clear()
             queue.close()
     finally:
-        app.conf.task_always_eager = True
+        app.conf.task_always_eager = eager
         cache.delete(refresh_key(project.pk))
 
 

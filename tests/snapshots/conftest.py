@@ -28,8 +28,9 @@ class Labelled:
 
 
 @pytest.fixture
-def labelled(project, member, sample_files, django_capture_on_commit_callbacks):
+def labelled(project, member, sample_files):
     from annotate.models import Split
+    from preferences.consensus.services import consensus_refresh
     from preferences.imports import altdata_import
     from preferences.marks import pairs_mark_changed
     from preferences.models import CandidatePair, Judgement, LLMLabeler
@@ -80,10 +81,10 @@ def labelled(project, member, sample_files, django_capture_on_commit_callbacks):
     pairs["correction"] = CandidatePair.objects.create(
         post=posts[6], alt_a=fixed, alt_b=original, source="correction", known_preference="A"
     )
-    # Written row by row above, so marked here as the judgement services mark their pairs; the
-    # commit's refresh task (eager) brings their consensus up to date.
-    with django_capture_on_commit_callbacks(execute=True):
-        pairs_mark_changed(project_id=project.pk, pair_ids=[p.pk for p in pairs.values()])
+    # Written row by row above, so marked here as the judgement services mark their pairs and
+    # refreshed as the task queued after their commit would.
+    pairs_mark_changed(project_id=project.pk, pair_ids=[p.pk for p in pairs.values()])
+    consensus_refresh(project_id=project.pk)
     return Labelled(
         project=project, admin=admin, annotator=raters[0], reviewer=reviewer, pairs=pairs
     )
