@@ -333,41 +333,19 @@ def consensus_refresh(*, project_id: int | None, batch: int = 1000) -> int:
 
 
 def consensus_recompute(*, project: Project) -> int:
-    """Rebuild every consensus of a project (after a refit or a policy change).
-
-    Loads the project's judgements, policy and reliabilities once and upserts in batches.
-    """
-    by_item: dict[tuple[int, int], list[Judgement]] = defaultdict(list)
-    for j in (
-        Judgement.objects.filter(pair__post__project=project)
-        .select_related("llm_verdict")
-        .order_by("id")
-        .iterator(chunk_size=5000)
-    ):
-        by_item[(j.pair_id, j.facet_id)].append(j)
-    policy = consensus_policy_get(project=project)
-    rels = _project_reliabilities(project.pk)
+    """Rebuild every consensus of a project (after a refit or a policy change); return how many
+    pairs. Every pair with judgements or a consensus row is marked, and the one refresh
+    rebuilds them, so a recompute and the refresh after a write share one rebuild."""
+    pair_ids = set(
+        Judgement.objects.filter(pair__post__project=project).values_list("pair_id", flat=True)
+    ) | set(Consensus.objects.filter(facet__project=project).values_list("pair_id", flat=True))
     now = timezone.now()
-    rows = [
-        Consensus(
-            pair_id=pair_id,
-            facet_id=facet_id,
-            updated_at=now,
-            **_consensus_values(items, policy=policy, rels=rels),
-        )
-        for (pair_id, facet_id), items in by_item.items()
-    ]
-    with transaction.atomic():
-        _upsert(rows)
-        stale = [
-            pk
-            for pk, pair_id, facet_id in Consensus.objects.filter(
-                facet__project=project
-            ).values_list("pk", "pair_id", "facet_id")
-            if (pair_id, facet_id) not in by_item
-        ]
-        Consensus.objects.filter(pk__in=stale).delete()
-    return len(rows)
+    ConsensusPending.objects.bulk_create(
+        [ConsensusPending(pair_id=pk, project_id=project.pk, marked_at=now) for pk in pair_ids],
+        ignore_conflicts=True,
+        batch_size=5000,
+    )
+    return consensus_refresh(project_id=project.pk)
 
 
 def adjudication_record(

@@ -174,7 +174,7 @@ def consensus_policy_save(request, project_id: int):
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"Settings saved; {n} consensus labels recomputed.")
+        messages.success(request, f"Settings saved; the consensus of {n} pairs was rebuilt.")
     return redirect("consensus:dashboard", project_id=project.pk)
 
 

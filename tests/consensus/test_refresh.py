@@ -125,3 +125,24 @@ def test_an_adjudication_is_all_facets_or_none(project, pair, member):
         adjudication_record(pair=pair, user=reviewer, answers={overall: "B", faithful: "B"})
     assert not Judgement.objects.filter(facet=overall).exists()
     assert Judgement.objects.get(facet=faithful).choice == "A"
+
+
+def test_a_policy_change_rebuilds_every_pair_through_the_refresh(
+    client, project, pair, overall, member, llm, judge
+):
+    judge(pair, overall, member("ann"), "A")
+    judge(pair, overall, llm, "B")
+    assert Consensus.objects.get(pair=pair, facet=overall).label == "A"  # human 1.0 > LLM 0.5
+    client.force_login(member("boss", "admin"))
+    form = {
+        "method": "weighted",
+        "weight_adjudication": "5",
+        "weight_human": "1",
+        "weight_llm": "3",
+        "review_threshold": "0.6",
+        "gold_rate": "0.05",
+        "gold_min_answers": "5",
+    }
+    client.post(reverse("consensus:policy", args=[project.pk]), form)
+    assert Consensus.objects.get(pair=pair, facet=overall).label == "B"
+    assert not ConsensusPending.objects.exists()
