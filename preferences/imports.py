@@ -4,7 +4,11 @@ the same chunk transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
 from annotate.importers.service import ImportReport, PairSink, records_import
+from annotate.models import Project
 
 from .models import CandidatePair, PairSource, Side
 
@@ -37,7 +41,29 @@ def _import_pairs_store(wanted: dict[tuple[int, int], int]) -> set[tuple[int, in
 IMPORT_PAIRS = PairSink(store=_import_pairs_store, table=CandidatePair._meta.db_table)
 
 
-def altdata_import(**options) -> ImportReport:
-    """Import records from files (the options of annotate's `records_import`), making a pair
-    of every record that carries a preference."""
-    return records_import(pairs=IMPORT_PAIRS, **options)
+def altdata_import(
+    *,
+    paths: Iterable[Path | str],
+    project: Project,
+    images_dir: Path | str | None = None,
+    platform: str | None = None,
+    split: str | None = None,
+    strict: bool = False,
+    batch_size: int | None = None,
+    confine_images: bool = False,
+    on_chunk: Callable[[ImportReport], None] | None = None,
+) -> ImportReport:
+    """Import alt-text records from files (annotate's `records_import`: its options and
+    guarantees), making a pair of every record that carries a preference."""
+    return records_import(
+        paths=paths,
+        project=project,
+        pairs=IMPORT_PAIRS,
+        images_dir=images_dir,
+        platform=platform,
+        split=split,
+        strict=strict,
+        batch_size=batch_size,
+        confine_images=confine_images,
+        on_chunk=on_chunk,
+    )
