@@ -40,6 +40,17 @@ def project_get_for_user(*, user, project_id: int, min_role: str = Role.ANNOTATO
     return project
 
 
+MAX_ID = 2**63 - 1  # larger path ids would overflow the database's bigint
+
+
+def project_for_api(*, user, project_id: int, min_role: str) -> Project:
+    """project_get_for_user for an id taken from a URL: one beyond the bigint range is no
+    project (NotFound), not a database error."""
+    if project_id > MAX_ID:
+        raise NotFound("No such project.")
+    return project_get_for_user(user=user, project_id=project_id, min_role=min_role)
+
+
 def project_stats(*, project: Project) -> dict:
     return {
         "posts": project.posts.count(),

@@ -6,9 +6,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.models import Role
+from annotate.selectors import MAX_ID, project_for_api
 from core.errors import NotFound
 from core.jobs import QUEUE_DOWN_MESSAGE
-from preferences.consensus.api import MAX_ID, project_for_api
 
 from .models import LabelRun, LabelTask
 from .selectors import label_run_get, label_run_list
