@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Count, QuerySet
 
+from core.api import MAX_ID
 from core.errors import NotFound, PermissionDenied
 
 from .models import ROLE_RANK, Membership, Project, Role
@@ -40,13 +41,21 @@ def project_get_for_user(*, user, project_id: int, min_role: str = Role.ANNOTATO
     return project
 
 
-def project_stats(*, project: Project) -> dict:
-    from preferences.models import CandidatePair
+def project_for_api(*, user, project_id: int, min_role: str) -> Project:
+    """project_get_for_user for an id taken from a URL: one beyond the bigint range is no
+    project (NotFound), not a database error."""
+    if project_id > MAX_ID:
+        raise NotFound("No such project.")
+    return project_get_for_user(user=user, project_id=project_id, min_role=min_role)
 
+
+def project_stats(*, project: Project) -> dict:
     return {
         "posts": project.posts.count(),
         "images": project.posts.values("image").distinct().count(),
         "alt_texts": project.posts.aggregate(n=Count("alt_texts"))["n"],
-        "pairs": CandidatePair.objects.filter(post__project=project).count(),
+        # Through the posts' reverse relation (preferences' CandidatePair.post): the overview
+        # counts pairs without this bottom app importing the app that defines them.
+        "pairs": project.posts.aggregate(n=Count("pairs"))["n"],
         "members": Membership.objects.filter(project=project).count(),
     }

@@ -1,51 +1,14 @@
-"""Writes for projects and their members."""
+"""Writes for project members (a project is created with its facets by preferences.projects)."""
 
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
 
-from core.errors import ApplicationError, NotFound
-from core.validation import text_check_storable
+from core.errors import ApplicationError
 
 from .models import Membership, Project, Role
 
 User = get_user_model()
-
-
-@transaction.atomic
-def project_create(
-    *,
-    name: str,
-    guidelines: str = "",
-    platforms: list[str] | None = None,
-    overlap: int = 1,
-    reservation_seconds: int = 600,
-) -> Project:
-    """Create a project with the default facet set."""
-    from preferences.services import facets_create_defaults
-
-    name = name.strip()
-    if not name:
-        raise ApplicationError("A project needs a name.")
-    if Project.objects.filter(name=name).exists():
-        raise ApplicationError(f'A project named "{name}" already exists.')
-    project = Project.objects.create(
-        name=name,
-        guidelines=guidelines,
-        platforms=platforms or [],
-        overlap=overlap,
-        reservation_seconds=reservation_seconds,
-    )
-    facets_create_defaults(project=project)
-    return project
-
-
-def project_get_or_create(*, name: str) -> tuple[Project, bool]:
-    existing = Project.objects.filter(name=name.strip()).first()
-    if existing is not None:
-        return existing, False
-    return project_create(name=name), True
 
 
 def membership_set(*, project: Project, user: User, role: str) -> Membership:
@@ -55,114 +18,3 @@ def membership_set(*, project: Project, user: User, role: str) -> Membership:
         project=project, user=user, defaults={"role": role}
     )
     return membership
-
-
-# --- Corrections (the correction screen) ---------------------------------------------
-
-
-def _same_text(a: str, b: str) -> bool:
-    return " ".join(a.split()) == " ".join(b.split())
-
-
-def alttext_correct(*, alt_text, user, text: str):
-    """Store a rater's edit of `alt_text`; return (corrected AltText, CandidatePair) or (None, None).
-
-    A real edit becomes a human-corrected AltText whose parent is the original, plus a
-    CandidatePair (source "correction") that prefers the edited text. An "edit" that only
-    changes whitespace stores nothing: it would be a pair of two equal texts.
-    """
-    import hashlib
-
-    from django.conf import settings
-
-    from preferences.models import CandidatePair, PairSource, Side
-
-    from .models import AltText, AltTextOrigin
-    from .selectors import project_role
-
-    if project_role(project=alt_text.post.project, user=user) is None:
-        raise NotFound("No such alt-text.")
-    text = text.strip()
-    if not text:
-        raise ApplicationError("The corrected alt-text is empty; use Keep original instead.")
-    text_check_storable(text, what="The corrected alt-text")
-    limit = settings.ALTPREF["MAX_ALT_TEXT_CHARS"]
-    if len(text) > limit:
-        raise ApplicationError(f"Alt-text is limited to {limit} characters (got {len(text)}).")
-    if _same_text(text, alt_text.text):
-        return None, None
-    with transaction.atomic():
-        edited = AltText.objects.create(
-            post=alt_text.post,
-            text=text,
-            text_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
-            origin=AltTextOrigin.HUMAN_CORRECTED,
-            parent=alt_text,
-            author=user,
-        )
-        pair = CandidatePair.objects.create(
-            post=alt_text.post,
-            alt_a=edited,
-            alt_b=alt_text,
-            source=PairSource.CORRECTION,
-            known_preference=Side.A,
-        )
-    return edited, pair
-
-
-def alttext_correction_submit(*, alt_text, user, action: str, text: str = "", suggestion=None):
-    """Apply one correction-screen decision and remember it; return the CorrectionReview.
-
-    action: "edit" (store `text` if it differs), "accept" (the LLM suggestion is preferred
-    over the original), "keep" (the original stays; nothing new is stored). A repeated submit
-    of the same decision (double click, retry) returns the first one without storing more.
-    """
-    from preferences.models import (
-        CandidatePair,
-        CorrectionDecision,
-        CorrectionReview,
-        PairSource,
-        Side,
-    )
-
-    from .models import AltTextOrigin
-    from .selectors import project_role
-
-    if project_role(project=alt_text.post.project, user=user) is None:
-        raise NotFound("No such alt-text.")
-    if action not in ("edit", "accept", "keep"):
-        raise ApplicationError(f'Unknown action "{action}"; use edit, accept or keep.')
-    with transaction.atomic():
-        existing = (
-            CorrectionReview.objects.select_for_update()
-            .filter(alt_text=alt_text, rater=user)
-            .first()
-        )
-        if existing is not None:
-            return existing
-        result = None
-        if action == "edit":
-            result, _pair = alttext_correct(alt_text=alt_text, user=user, text=text)
-            decision = CorrectionDecision.EDITED if result else CorrectionDecision.UNCHANGED
-        elif action == "accept":
-            if (
-                suggestion is None
-                or suggestion.post_id != alt_text.post_id
-                or suggestion.origin != AltTextOrigin.LLM_CORRECTED
-            ):
-                raise ApplicationError("There is no LLM suggestion to accept for this alt-text.")
-            CandidatePair.objects.get_or_create(
-                alt_a=suggestion,
-                alt_b=alt_text,
-                defaults={
-                    "post": alt_text.post,
-                    "source": PairSource.CORRECTION,
-                    "known_preference": Side.A,
-                },
-            )
-            result, decision = suggestion, CorrectionDecision.ACCEPTED
-        else:
-            decision = CorrectionDecision.KEPT
-        return CorrectionReview.objects.create(
-            alt_text=alt_text, rater=user, decision=decision, result=result
-        )

@@ -22,7 +22,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.models import AltText, AltTextOrigin, Platform, Post, Project, Role, Split
-from annotate.selectors import project_list_for_user, project_role
+from annotate.selectors import project_for_api, project_list_for_user, project_role
 from core.api import MAX_ID
 from core.errors import ApplicationError, NotFound
 from core.jobs import QUEUE_DOWN_MESSAGE
@@ -31,7 +31,6 @@ from modeltrain.models import RoundStatus, TrainingRound
 from modeltrain.models import Strategy as RoundStrategy
 from modeltrain.selectors import round_get_for_user, round_list_for_project
 from modeltrain.services import round_attach, round_cancel, round_start
-from preferences.consensus.api import project_for_api
 from preferences.consensus.selectors import llm_verdicts_readable
 from preferences.models import (
     CandidatePair,

@@ -252,7 +252,7 @@ ALTPREF_JOBS = {
 CELERY_TASK_ANNOTATIONS = {
     name: {"ignore_result": True}
     for name in (
-        "consensus.drain",
+        "consensus.refresh",
         "consensus.reliability_fit",
         "snapshots.run",
         "labelers.label_run_batch",

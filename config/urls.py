@@ -53,7 +53,7 @@ urlpatterns = [
     path("api/", include("api.urls")),
     path("", include("snapshots.urls")),
     path("", include("annotate.urls")),
-    path("", include("annotate.urls_correct")),
+    path("", include("preferences.correction.urls")),
     path("", include("preferences.urls")),
     path("", include("preferences.labelers.urls")),
     path("", include("preferences.consensus.urls")),

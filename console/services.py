@@ -14,11 +14,12 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from annotate.importers.service import altdata_import
 from annotate.models import Membership, Platform, Project, Role, Split
-from annotate.services import membership_set, project_create
+from annotate.services import membership_set
 from core.errors import ApplicationError, PermissionDenied
+from preferences.imports import altdata_import
 from preferences.models import Facet, FacetRole
+from preferences.projects import project_create
 
 from .models import ImportJob, ImportStatus
 

@@ -8,6 +8,7 @@ and a sweeper thread does what Celery beat does in compose: `core.jobs.sweep` ev
 
 from __future__ import annotations
 
+import importlib
 import logging
 import queue
 import threading
@@ -78,14 +79,16 @@ def start_sweeper(
 
 
 def warm_imports() -> threading.Thread:
-    """Import the training configuration (torch, transformers: ~8 s) on a thread at start-up,
-    so the first round started from the page does not pay it inside the request."""
+    """Import what job kinds preload (the training configuration: torch, transformers, ~8 s) on
+    a thread at start-up, so the first round started from the page does not pay it inside the
+    request."""
 
     def load():
-        try:
-            import modeltrain.mcmdpo.config  # noqa: F401
-        except Exception:  # noqa: BLE001 - the round start reports a broken install itself
-            log.warning("could not preload the training configuration", exc_info=True)
+        for module in [m for kind in jobs.kinds() for m in kind.preload]:
+            try:
+                importlib.import_module(module)
+            except Exception:  # noqa: BLE001 - the job reports a broken install itself
+                log.warning("could not preload %s", module, exc_info=True)
 
     thread = threading.Thread(target=load, daemon=True, name="warm-imports")
     thread.start()

@@ -22,5 +22,6 @@ ROUND_JOB = register(
         running=RoundStatus.RUNNING,
         stale_s=_stale_s,
         only={"external": False},
+        preload=("modeltrain.mcmdpo.config",),
     )
 )

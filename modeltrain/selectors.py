@@ -57,9 +57,7 @@ def _first_by_origin(post: Post, origins) -> AltText | None:
 def best_alt_text(*, post: Post) -> AltText | None:
     """The post's current best alt-text: a known/consensus pair winner, else by origin."""
     from preferences.consensus.models import Consensus
-    from preferences.consensus.services import consensus_drain_for_pairs
 
-    consensus_drain_for_pairs(post.pairs.values("pk"))
     winners = []
     for pair in post.pairs.exclude(source="model").order_by("-id"):
         if pair.known_preference in ("A", "B"):

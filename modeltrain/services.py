@@ -586,8 +586,13 @@ def _run_phases(round_: TrainingRound) -> str:
         if _cancel_requested(rid):
             _finish(rid, RoundStatus.CANCELLED, from_statuses=ACTIVE_STATUSES)
             return RoundStatus.CANCELLED
+        from preferences.consensus.services import consensus_refresh
+
         from .feedback import round_feed_back
 
+        # Feedback pits the model's text against each post's best alt-text, which the blended
+        # consensus decides: bring it up to date with the answers first.
+        consensus_refresh(project_id=round_.project_id)
         round_feed_back(round_)
         _prelabel(round_)
         _finish(rid, RoundStatus.DONE, from_statuses=[RoundStatus.GENERATING])

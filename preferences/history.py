@@ -19,7 +19,7 @@ from django.utils import timezone
 from annotate.models import Project
 from core.errors import ApplicationError, NotFound
 
-from .consensus.services import consensus_drain_soon, consensus_mark_pending
+from .marks import pairs_mark_changed
 from .models import (
     CHOICE_VALUES,
     Assignment,
@@ -234,7 +234,5 @@ def assignment_edit(
                 pair_id=assignment.pair_id, rater_user=user, kind=JudgementKind.HUMAN
             ).update(rationale=rationale.strip())
         if changed:
-            consensus_mark_pending(pair_id=assignment.pair_id, project_id=assignment.project_id)
-            project_id = assignment.project_id
-            transaction.on_commit(lambda: consensus_drain_soon(project_id=project_id))
+            pairs_mark_changed(project_id=assignment.project_id, pair_ids=[assignment.pair_id])
         return changed

@@ -352,6 +352,33 @@ class RaterProgress(models.Model):
         return f"{self.rater} · project {self.project_id} · {self.items_done} done"
 
 
+class ConsensusPending(models.Model):
+    """A pair whose judgements changed after its consensus was last built (preferences.marks).
+
+    Every write of judgements adds this row in its own transaction, so the mark commits with the
+    answers and no change is ever lost; `preferences.consensus.services.consensus_refresh`
+    rebuilds marked pairs and deletes their rows. It lives here, below consensus, so that the
+    writers (rating, labelers, review) need not import consensus to mark. The table keeps its
+    first name: the PostgreSQL Submit inserts into it in raw SQL.
+    """
+
+    pair = models.OneToOneField(
+        CandidatePair, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    # Indexed by the (project, marked_at) index below, which refreshes read in that order.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    marked_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "consensus_consensuspending"
+        indexes = [
+            models.Index(fields=["project", "marked_at"], name="consensus_c_project_b7450b_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"pair {self.pair_id} pending since {self.marked_at:%Y-%m-%d %H:%M:%S}"
+
+
 class SkipPolicy(models.TextChoices):
     OTHERS = "others", "Skipped items go to other raters only"
     LATER = "later", "Skipped items also come back to the skipper when nothing else is left"

@@ -32,7 +32,6 @@ from core.validation import text_check_storable
 
 from .consensus.models import ConsensusPolicy
 from .consensus.selectors import consensus_policy_get, gold_pair_for_rater, llm_verdicts_visible
-from .consensus.services import consensus_drain_soon, consensus_mark_pending
 from .judge_page import (
     RESERVE_NEXT_CALL,
     RESERVE_PAGE_SQL,
@@ -42,6 +41,7 @@ from .judge_page import (
     page_from_row,
     rater_state,
 )
+from .marks import consensus_refresh_request, pairs_mark_changed
 from .models import (
     CHOICE_VALUES,
     Assignment,
@@ -697,7 +697,7 @@ def _submit_write(*, item: _SubmitItem, new: list[Judgement], now, guard: bool =
     if not _fast():
         if new:
             Judgement.objects.bulk_create(new)
-            consensus_mark_pending(pair_id=assignment.pair_id, project_id=assignment.project_id)
+            pairs_mark_changed(project_id=assignment.project_id, pair_ids=[assignment.pair_id])
         assignment.status = AssignmentStatus.DONE
         assignment.submitted_at = now
         assignment.save(update_fields=["status", "submitted_at"])
@@ -834,7 +834,9 @@ def assignment_submit(
 
 
 def _drain_after_commit(project_id: int) -> None:
-    transaction.on_commit(lambda: consensus_drain_soon(project_id=project_id))
+    # The raw-SQL submit marks its pair in the same statement; this queues the refresh (once
+    # per waiting task: consensus_refresh_request checks first).
+    transaction.on_commit(lambda: consensus_refresh_request(project_id=project_id))
 
 
 def assignment_skip(*, assignment_id: int, user) -> Assignment:
@@ -878,6 +880,7 @@ def assignment_undo(*, assignment_id: int, user) -> Assignment:
         Judgement.objects.filter(
             pair_id=assignment.pair_id, rater_user=user, kind=JudgementKind.HUMAN
         ).delete()
+        pairs_mark_changed(project_id=assignment.project_id, pair_ids=[assignment.pair_id])
         assignment.status = AssignmentStatus.RESERVED
         assignment.submitted_at = None
         assignment.save(update_fields=["status", "submitted_at"])

@@ -10,6 +10,7 @@ from core.db import model_row
 from core.errors import ApplicationError, NotFound, PermissionDenied
 from core.validation import text_check_storable
 
+from .marks import pairs_mark_changed
 from .models import (
     CHOICE_VALUES,
     DEFAULT_FACETS,
@@ -110,6 +111,7 @@ def judgement_record(
     if existing is None:
         try:
             with transaction.atomic():
+                pairs_mark_changed(project_id=facet.project_id, pair_ids=[pair.pk])
                 return (
                     Judgement.objects.create(
                         pair=pair,

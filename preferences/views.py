@@ -25,6 +25,7 @@ from core.errors import ApplicationError, NotFound
 from core.reverse import path_for
 
 from .consensus.selectors import consensus_policy_get
+from .consensus.services import adjudication_record
 from .history import (
     assignment_answers,
     assignment_edit,
@@ -36,7 +37,7 @@ from .history import (
 )
 from .judge_page import JudgePage, judge_page, rater_state
 from .keyprefs import DEFAULT_KEYS, rater_settings_get, rater_settings_save
-from .models import Assignment, AssignmentStatus, CandidatePair, Choice, Facet, JudgementKind
+from .models import Assignment, AssignmentStatus, CandidatePair, Choice, Facet
 from .queue import (
     assignment_activate,
     assignment_current,
@@ -55,7 +56,6 @@ from .selectors import (
     review_next_pair_id,
     review_queue,
 )
-from .services import judgement_record
 
 REVIEW_PAGE_SIZE = 50
 
@@ -528,15 +528,12 @@ def review_pair(request, project_id: int, pair_id: int):
         if missing:
             errors.append("Choose an answer for: " + ", ".join(missing) + ".")
         else:
-            for facet in facets:
-                judgement_record(
-                    pair=pair,
-                    facet=facet,
-                    user=request.user,
-                    choice=answers[facet.key],
-                    kind=JudgementKind.ADJUDICATION,
-                    rationale=request.POST.get("rationale", "").strip(),
-                )
+            adjudication_record(
+                pair=pair,
+                user=request.user,
+                answers={facet: answers[facet.key] for facet in facets},
+                rationale=request.POST.get("rationale", "").strip(),
+            )
             if next_id is not None:
                 return _to(
                     "rate:review_pair", "adjudicated", project_id=project.id, pair_id=next_id

@@ -17,7 +17,6 @@ from annotate.selectors import project_get_for_user
 from core.errors import NotFound
 from preferences.consensus.models import Consensus
 from preferences.consensus.selectors import agreement_for_judgements
-from preferences.consensus.services import consensus_drain_for_pairs, consensus_refresh_stale
 from preferences.models import (
     CandidatePair,
     Choice,
@@ -98,10 +97,9 @@ def consensus_labels(
 ) -> dict[int, dict[str, Label]]:
     """{pair id: {facet key: Label}} for the pairs these judgements are on.
 
-    Items whose only votes are the LLM's are left out unless `include_llm_only`.
+    Items whose only votes are the LLM's are left out unless `include_llm_only`. Reads the
+    consensus as it stands: an export refreshes it first (snapshot_export).
     """
-    consensus_drain_for_pairs(judgements.values("pair_id"))
-    consensus_refresh_stale(judgements=judgements)
     rows = Consensus.objects.filter(pair_id__in=judgements.values("pair_id")).values_list(
         "pair_id", "facet__key", "label", "confidence", "method", "counts", "n_judgements"
     )

@@ -28,6 +28,7 @@ from annotate.selectors import project_get_for_user
 from core import jobs
 from core.errors import ApplicationError, NotFound
 from core.prompts import question_for_context
+from preferences.consensus.services import consensus_refresh
 from preferences.models import Facet
 
 from . import selectors
@@ -267,6 +268,8 @@ def snapshot_export(
     if any(out_dir.iterdir()):
         raise ApplicationError(f"The output folder {out_dir} is not empty.")
     images = _Images(out_dir, filters.image_paths)
+    # The labels are the blended consensus: bring it up to date with the answers first.
+    consensus_refresh(project_id=filters.project_id)
     count = selectors.palt_count if kind == SnapshotKind.PALT else selectors.talt_count
     total = count(filters=filters)
     files, counts = _export_rows(

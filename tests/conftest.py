@@ -47,7 +47,7 @@ def make_png():
 
 @pytest.fixture
 def project(db):
-    from annotate.services import project_create
+    from preferences.projects import project_create
 
     return project_create(name="Test project")
 

@@ -1,4 +1,6 @@
-"""The import service: stream records from files into Posts, Images, AltTexts and pairs.
+"""The import service: stream records from files into Posts, Images, AltTexts, and hand the
+records that carry a preference (chosen over rejected) to a PairSink: pairs belong to
+preferences, which imports through `preferences.imports.altdata_import`.
 
 Records are handled in chunks: files are hashed first, the database is asked once per chunk what
 already exists, new rows go in with bulk inserts, and each record is counted as imported (it
@@ -31,7 +33,6 @@ from annotate.models import (
     Project,
     Split,
 )
-from preferences.models import CandidatePair, PairSource, Side
 
 from . import images
 from .readers import ReadError, UnsupportedFile, read_records
@@ -76,10 +77,24 @@ class _Pending:
     sha: str = ""
     data: bytes | None = None  # only kept until the image is stored
     new: bool = False
+    post_id: int | None = None
 
 
 class _StrictRollback(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class PairSink:
+    """Where the importer's preference records go, inside each chunk's transaction.
+
+    store({(chosen alt id, rejected alt id): post id}) stores what is new and returns the
+    (chosen, rejected) keys it created (a record that created one counts as imported); `table`
+    is analyzed with the importer's own tables as an import grows it.
+    """
+
+    store: Callable[[dict[tuple[int, int], int]], set[tuple[int, int]]]
+    table: str
 
 
 def split_from_filename(path: Path) -> str:
@@ -127,10 +142,12 @@ class _Importer:
         images_dir: Path | None,
         strict: bool,
         limits: Limits,
+        pairs: PairSink | None,
         confine_images: bool = False,
         on_chunk: Callable[[ImportReport], None] | None = None,
     ):
         conf = settings.ALTPREF
+        self.pairs = pairs
         self.confine_images = confine_images
         self.on_chunk = on_chunk
         self.project = project
@@ -361,34 +378,20 @@ class _Importer:
                 }
             )
 
-        # Pairs: chosen is A, and the imported preference says A wins.
-        wanted = {}
+        # Preferences: chosen over rejected, for the sink to turn into pairs.
+        wanted: dict[tuple[int, int], _Pending] = {}
         for item, post_id, _alts in by_item:
-            if item.record.chosen is None:
+            if item.record.chosen is None or self.pairs is None:
                 continue
             a = alt_ids[(post_id, AltTextOrigin.IMPORTED_CHOSEN, _text_sha(item.record.chosen))]
             b = alt_ids[(post_id, AltTextOrigin.IMPORTED_REJECTED, _text_sha(item.record.rejected))]
-            wanted.setdefault((a, b), (item, post_id))
+            if (a, b) not in wanted:
+                wanted[(a, b)] = item
+                item.post_id = post_id
         if wanted:
-            existing = set(
-                CandidatePair.objects.filter(alt_a_id__any_of={a for a, _ in wanted}).values_list(
-                    "alt_a_id", "alt_b_id"
-                )
-            )
-            new_pairs = []
-            for (a, b), (item, post_id) in wanted.items():
-                if (a, b) not in existing:
-                    new_pairs.append(
-                        CandidatePair(
-                            post_id=post_id,
-                            alt_a_id=a,
-                            alt_b_id=b,
-                            source=PairSource.IMPORT,
-                            known_preference=Side.A,
-                        )
-                    )
-                    item.new = True
-            CandidatePair.objects.bulk_create(new_pairs, ignore_conflicts=True)
+            created = self.pairs.store({key: item.post_id for key, item in wanted.items()})
+            for key in created:
+                wanted[key].new = True
 
         for item in chunk:
             if item.new:
@@ -465,7 +468,9 @@ class _Importer:
         """
         if connection.vendor != "postgresql" or self.strict:
             return
-        tables = [m._meta.db_table for m in (Image, Post, AltText, CandidatePair)]
+        tables = [m._meta.db_table for m in (Image, Post, AltText)]
+        if self.pairs is not None:
+            tables.append(self.pairs.table)
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT relname FROM pg_stat_user_tables WHERE relname = ANY(%s) "
@@ -535,10 +540,11 @@ class _Importer:
             self._flush(chunk, self._start_reads(chunk))
 
 
-def altdata_import(
+def records_import(
     *,
     paths: Iterable[Path | str],
     project: Project,
+    pairs: PairSink | None,
     images_dir: Path | str | None = None,
     platform: str | None = None,
     split: str | None = None,
@@ -549,6 +555,7 @@ def altdata_import(
 ) -> ImportReport:
     """Import alt-text records from files. See the module docstring for the guarantees.
 
+    pairs: where records with a preference go (None: only their alt-texts are stored).
     confine_images: refuse absolute image paths (files sent from the browser may only name
     images inside `images_dir`). on_chunk: called with the report so far after each chunk.
     """
@@ -558,6 +565,7 @@ def altdata_import(
         images_dir=Path(images_dir) if images_dir else None,
         strict=strict,
         limits=Limits(conf["MAX_CONTEXT_CHARS"], conf["MAX_ALT_TEXT_CHARS"]),
+        pairs=pairs,
         confine_images=confine_images,
         on_chunk=on_chunk,
     )

@@ -5,19 +5,11 @@ from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.models import Project, Role
-from annotate.selectors import project_get_for_user
-from core.api import MAX_ID
-from core.errors import NotFound
+from annotate.models import Role
+from annotate.selectors import project_for_api
 
 from .models import Consensus
 from .selectors import agreement_by_facet, consensus_list, rater_reliability_list
-
-
-def project_for_api(*, user, project_id: int, min_role: str) -> Project:
-    if project_id > MAX_ID:
-        raise NotFound("No such project.")
-    return project_get_for_user(user=user, project_id=project_id, min_role=min_role)
 
 
 class AgreementApi(APIView):

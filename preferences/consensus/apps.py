@@ -10,5 +10,6 @@ class ConsensusConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Connects the incremental consensus update to Judgement saves and deletes.
-        from . import signals  # noqa: F401
+        # Registers `consensus.refresh` in every process: preferences.marks (below this app)
+        # queues it by name after a write commits.
+        from . import tasks  # noqa: F401

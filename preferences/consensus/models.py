@@ -1,7 +1,8 @@
 """Blended labels per pair and facet, per-project blending settings, rater reliability, gold.
 
-Consensus rows are derived data: consensus_update_for rebuilds one from the pair's judgements,
-so they can always be recomputed; nothing else depends on them being written in order.
+Consensus rows are derived data: consensus_refresh rebuilds the pairs that writers marked
+(preferences.marks), so they can always be recomputed; nothing depends on them being written in
+order.
 """
 
 from django.conf import settings
@@ -95,29 +96,6 @@ class Consensus(models.Model):
 
     def __str__(self) -> str:
         return f"pair {self.pair_id}/{self.facet_id}: {self.label} ({self.confidence:.2f})"
-
-
-class ConsensusPending(models.Model):
-    """A pair whose judgements changed after its consensus was last built.
-
-    The rating screen's Submit writes this row in its own transaction instead of rebuilding the
-    consensus there (that rebuild cost more than the rest of the request): the row commits with
-    the answers, so no change is ever lost, and `consensus_drain` rebuilds pending pairs soon
-    after (a Celery task) or before anyone reads consensus (readers drain first).
-    """
-
-    pair = models.OneToOneField(
-        CandidatePair, on_delete=models.CASCADE, primary_key=True, related_name="+"
-    )
-    # Indexed by the (project, marked_at) index below, which drains read in that order.
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
-    marked_at = models.DateTimeField()
-
-    class Meta:
-        indexes = [models.Index(fields=["project", "marked_at"])]
-
-    def __str__(self) -> str:
-        return f"pair {self.pair_id} pending since {self.marked_at:%Y-%m-%d %H:%M:%S}"
 
 
 class RaterReliability(models.Model):

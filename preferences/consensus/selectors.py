@@ -8,11 +8,12 @@ import random
 from collections import Counter, defaultdict
 
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.db.models import Count, Min, QuerySet
 
 from annotate.models import Project
 from preferences.models import (
     CandidatePair,
+    ConsensusPending,
     Facet,
     Judgement,
     JudgementKind,
@@ -22,18 +23,23 @@ from preferences.models import (
 
 from . import metrics
 from .models import Consensus, ConsensusPolicy, RaterReliability
-from .services import consensus_drain
 
 
 def consensus_policy_get(*, project: Project) -> ConsensusPolicy:
-    """The project's policy, or an unsaved default one (read-only use)."""
-    return ConsensusPolicy.objects.filter(project=project).first() or ConsensusPolicy(
+    """The project's policy, or an unsaved default one: the one way blending, the queue and the
+    pages read it (only consensus_policy_update and a refit store a row)."""
+    return ConsensusPolicy.objects.filter(project_id=project.pk).first() or ConsensusPolicy(
         project=project
     )
 
 
-def _policy(project: Project) -> ConsensusPolicy:
-    return consensus_policy_get(project=project)
+def consensus_pending(*, project: Project) -> dict:
+    """How far the stored consensus is behind the answers: {"pairs": marked pairs waiting for a
+    refresh, "since": when the oldest was marked (None when none waits)}."""
+    row = ConsensusPending.objects.filter(project=project).aggregate(
+        pairs=Count("pair_id"), since=Min("marked_at")
+    )
+    return {"pairs": row["pairs"], "since": row["since"]}
 
 
 def _majority(labels: list[str]) -> str | None:
@@ -98,7 +104,6 @@ def agreement_for_judgements(*, judgements: QuerySet[Judgement]) -> dict[str, di
 def agreement_by_facet(*, project: Project) -> list[dict]:
     """Per facet of the project: percent agreement among humans, κ (LLM vs human majority),
     α (humans), with the consensus and flagged counts for the dashboard."""
-    consensus_drain(project_id=project.pk)  # read what the latest answers give
     human, llm = _votes_by_facet(Judgement.objects.filter(pair__post__project=project), "facet_id")
     consensus = Counter(
         Consensus.objects.filter(facet__project=project).values_list("facet_id", flat=True)
@@ -122,7 +127,6 @@ def agreement_by_facet(*, project: Project) -> list[dict]:
 def rater_reliability_list(*, project: Project) -> list[dict]:
     """Every rater with judgements in the project: Dawid–Skene accuracy, gold accuracy, and
     agreement with the current consensus."""
-    consensus_drain(project_id=project.pk)  # read what the latest answers give
     judgements = Judgement.objects.filter(
         pair__post__project=project, kind__in=[JudgementKind.HUMAN, JudgementKind.LLM]
     ).values_list("rater_user_id", "rater_llm_id", "pair_id", "facet_id", "choice")
@@ -174,7 +178,6 @@ def consensus_list(
     facet_key: str | None = None,
     label: str | None = None,
 ) -> QuerySet[Consensus]:
-    consensus_drain(project_id=project.pk)  # read what the latest answers give
     qs = Consensus.objects.filter(facet__project=project).select_related("facet", "pair")
     if flagged_only:
         qs = qs.filter(flagged=True)
@@ -188,7 +191,6 @@ def consensus_list(
 def consensus_flagged_for_review(*, project: Project) -> list[dict]:
     """Pairs with a facet whose consensus confidence is under the project's threshold,
     as [{"pair_id", "facets": [facet ids]}] (the shape of preferences.selectors.review_queue)."""
-    consensus_drain(project_id=project.pk)  # read what the latest answers give
     by_pair: dict[int, list[int]] = defaultdict(list)
     for pair_id, facet_id in (
         Consensus.objects.filter(facet__project=project, flagged=True)
@@ -212,7 +214,7 @@ def gold_pair_for_rater(
     judged nor been assigned. The queue calls this before choosing a normal pair and serves
     the result like any other pair (never marking it as gold).
     """
-    rate = (policy or _policy(project)).gold_rate
+    rate = (policy or consensus_policy_get(project=project)).gold_rate
     if rate <= 0:
         return None
     rng = rng or random  # the module's shared generator: seeding a new one costs 100 µs a Next
@@ -236,7 +238,7 @@ def llm_verdicts_visible(
     With blind-first on (the default) only after the rater has submitted a judgement on it;
     the judge screen passes the answer to judgement_record(llm_verdict_visible=...).
     """
-    if not (policy or _policy(project)).blind_first:
+    if not (policy or consensus_policy_get(project=project)).blind_first:
         return True
     return Judgement.objects.filter(pair=pair, rater_user=user, kind=JudgementKind.HUMAN).exists()
 

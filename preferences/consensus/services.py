@@ -1,5 +1,5 @@
-"""Writes for blending: the incremental consensus update, Dawid–Skene refits, gold items and
-gold accuracy, and the per-project policy.
+"""Writes for blending: the refresh of marked pairs, full recomputes, Dawid–Skene refits, gold
+items and gold accuracy, the per-project policy, and adjudication.
 """
 
 from __future__ import annotations
@@ -7,15 +7,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-import time
 from collections import Counter, defaultdict
 from pathlib import PurePosixPath
 
 import numpy as np
-from django.conf import settings
-from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Max, Q, QuerySet
+from django.db.models import Q
 from django.utils import timezone
 
 from annotate.models import AltText, AltTextOrigin, Project
@@ -23,24 +20,26 @@ from core.errors import ApplicationError
 from preferences.models import (
     CandidatePair,
     Choice,
+    ConsensusPending,
     Facet,
     Judgement,
     JudgementKind,
     PairSource,
     Side,
 )
+from preferences.services import judgement_record
 
 from . import metrics
 from .models import (
     GOLD_FACET_ROLES,
     Consensus,
-    ConsensusPending,
     ConsensusPolicy,
     GoldItem,
     GoldKind,
     Method,
     RaterReliability,
 )
+from .selectors import consensus_policy_get
 
 logger = logging.getLogger(__name__)
 
@@ -53,14 +52,9 @@ FLIPPED_FACTOR = 0.5
 GOLD_WEIGHT_FLOOR = 0.1
 
 
-def consensus_policy_for(*, project: Project) -> ConsensusPolicy:
-    policy, _ = ConsensusPolicy.objects.get_or_create(project=project)
-    return policy
-
-
 def consensus_policy_update(*, project: Project, **fields) -> ConsensusPolicy:
     """Change blending settings; values are checked here so a form or API gets a clear error."""
-    policy = consensus_policy_for(project=project)
+    policy, _ = ConsensusPolicy.objects.get_or_create(project=project)
     allowed = {
         "method",
         "weight_adjudication",
@@ -92,7 +86,7 @@ def consensus_policy_update(*, project: Project, **fields) -> ConsensusPolicy:
     return policy
 
 
-# --- The incremental update -------------------------------------------------------------
+# --- Building consensus values -------------------------------------------------------------
 
 
 def _rater_key(j: Judgement) -> tuple[str, int]:
@@ -138,13 +132,6 @@ def _top(scores: dict[str, float]) -> str:
     if Choice.A in top and Choice.B in top:
         return Choice.TIE
     return top[0]
-
-
-def _policy_read(project_id: int) -> ConsensusPolicy:
-    # Read-only: an unsaved default is as good as a stored one here, and saves an INSERT.
-    return ConsensusPolicy.objects.filter(project_id=project_id).first() or ConsensusPolicy(
-        project_id=project_id
-    )
 
 
 def _consensus_values(judgements: list[Judgement], *, policy: ConsensusPolicy, rels: dict) -> dict:
@@ -240,9 +227,10 @@ def _upsert(rows: list[Consensus]) -> None:
 def consensus_update_for(*, pair: CandidatePair, facet: Facet) -> Consensus | None:
     """Rebuild the consensus of one pair and facet from its judgements (cheap: one item).
 
-    Uses the project's policy weights and the last Dawid–Skene fit (stored reliabilities), so
-    no full recompute is needed when a judgement arrives. Returns None when no judgement is
-    left (the consensus row is removed).
+    Uses the project's policy weights and the last Dawid–Skene fit (stored reliabilities).
+    Returns None when no judgement is left (the consensus row is removed). Not on any write
+    path (consensus_refresh rebuilds marked pairs in batches); tests compare the batch with it
+    and bench_consensus times it.
     """
     judgements = list(
         Judgement.objects.filter(pair=pair, facet=facet).select_related("llm_verdict")
@@ -250,38 +238,12 @@ def consensus_update_for(*, pair: CandidatePair, facet: Facet) -> Consensus | No
     if not judgements:
         Consensus.objects.filter(pair=pair, facet=facet).delete()
         return None
-    policy = _policy_read(facet.project_id)
+    policy = consensus_policy_get(project=Project(pk=facet.project_id))
     rels = _reliabilities(project_id=facet.project_id, judgements=judgements)
     values = _consensus_values(judgements, policy=policy, rels=rels)
     row = Consensus(pair=pair, facet=facet, updated_at=timezone.now(), **values)
     _upsert([row])
     return row
-
-
-def consensus_refresh_stale(*, judgements: QuerySet[Judgement]) -> int:
-    """Bring the consensus of every item these judgements touch up to date; return how many
-    items were rebuilt.
-
-    Judgement writes mark their pair pending (drained soon after) or update it after commit,
-    so this is normally a no-op; it catches items written without either (bulk inserts,
-    imports) or whose update failed, so readers such as snapshot exports always see the
-    consensus of the judgements as they stand.
-    """
-    latest = judgements.order_by().values("pair_id", "facet_id").annotate(last=Max("created_at"))
-    updated = {
-        (pair_id, facet_id): at
-        for pair_id, facet_id, at in Consensus.objects.filter(
-            pair_id__in=judgements.values("pair_id")
-        ).values_list("pair_id", "facet_id", "updated_at")
-    }
-    stale = {
-        (row["pair_id"], row["facet_id"])
-        for row in latest.iterator(chunk_size=5000)
-        if (at := updated.get((row["pair_id"], row["facet_id"]))) is None or at < row["last"]
-    }
-    if not stale:
-        return 0
-    return _rebuild_pairs({pair_id for pair_id, _ in stale}, only=stale)
 
 
 def _rebuild_pairs(pair_ids: set[int], *, only: set[tuple[int, int]] | None = None) -> int:
@@ -303,7 +265,10 @@ def _rebuild_pairs(pair_ids: set[int], *, only: set[tuple[int, int]] | None = No
     for (pair_id, facet_id), items in by_item.items():
         project_id = items[0].facet.project_id
         if project_id not in contexts:
-            contexts[project_id] = (_policy_read(project_id), _project_reliabilities(project_id))
+            contexts[project_id] = (
+                consensus_policy_get(project=Project(pk=project_id)),
+                _project_reliabilities(project_id),
+            )
         policy, rels = contexts[project_id]
         rows.append(
             Consensus(
@@ -327,33 +292,29 @@ def _rebuild_pairs(pair_ids: set[int], *, only: set[tuple[int, int]] | None = No
     return len(rows)
 
 
-# --- Pending pairs: consensus rebuilt off the rating request ------------------------------
+# --- The refresh: marked pairs rebuilt ---------------------------------------------------
 
-_DRAIN_SQL = """
+_REFRESH_SQL = """
     DELETE FROM consensus_consensuspending
     WHERE pair_id IN (SELECT pair_id FROM consensus_consensuspending
                       WHERE project_id = %s ORDER BY marked_at LIMIT %s{lock})
     RETURNING pair_id"""
 
 
-def consensus_mark_pending(*, pair_id: int, project_id: int) -> None:
-    """Note, inside the caller's transaction, that the pair's judgements changed.
+def consensus_refresh(*, project_id: int | None, batch: int = 1000) -> int:
+    """Rebuild the consensus (and gold accuracy) of the project's marked pairs, oldest first;
+    return how many pairs. The one way consensus is brought up to date: the `consensus.refresh`
+    task runs it after writes (preferences.marks), exports and rounds run it before they read.
 
-    (The PostgreSQL Submit writes the same row inside its own statement.)"""
-    ConsensusPending.objects.bulk_create(
-        [ConsensusPending(pair_id=pair_id, project_id=project_id, marked_at=timezone.now())],
-        ignore_conflicts=True,
-    )
-
-
-def consensus_drain(*, project_id: int, batch: int = 1000) -> int:
-    """Rebuild the consensus of the project's pending pairs, oldest first; return how many.
-
-    Each batch is one transaction that deletes its pending rows *before* reading judgements:
-    a Submit committing meanwhile waits on that delete and then marks its pair pending again,
-    so an answer is never left out. Concurrent drains take disjoint rows (SKIP LOCKED). A
-    failed rebuild rolls back and leaves its rows pending.
+    Each batch is one transaction that deletes its marks *before* reading judgements: a Submit
+    committing meanwhile waits on that delete and then marks its pair again, so an answer is
+    never left out. Concurrent refreshes take disjoint rows (SKIP LOCKED). A failed rebuild
+    rolls back and leaves its marks. `project_id=None` refreshes every project with marks (an
+    export across projects).
     """
+    if project_id is None:
+        projects = ConsensusPending.objects.values_list("project_id", flat=True).distinct()
+        return sum(consensus_refresh(project_id=pk, batch=batch) for pk in list(projects))
     lock = (
         " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     )
@@ -361,7 +322,7 @@ def consensus_drain(*, project_id: int, batch: int = 1000) -> int:
     while True:
         with transaction.atomic():
             with connection.cursor() as cursor:
-                cursor.execute(_DRAIN_SQL.format(lock=lock), [project_id, batch])
+                cursor.execute(_REFRESH_SQL.format(lock=lock), [project_id, batch])
                 pair_ids = {row[0] for row in cursor.fetchall()}
             if not pair_ids:
                 return done
@@ -371,109 +332,39 @@ def consensus_drain(*, project_id: int, batch: int = 1000) -> int:
         done += len(pair_ids)
 
 
-def consensus_drain_for_pairs(pair_ids) -> int:
-    """Drain the projects that have any of these pairs pending (a queryset of pair ids or a
-    list): what a reader of some pairs' consensus calls first, so it never reads a stale one."""
-    projects = (
-        ConsensusPending.objects.filter(pair_id__in=pair_ids)
-        .values_list("project_id", flat=True)
-        .distinct()
-    )
-    return sum(consensus_drain(project_id=project_id) for project_id in list(projects))
-
-
-def consensus_drain_soon(*, project_id: int) -> None:
-    """Ask a worker to drain the project's pending pairs in about DRAIN_COUNTDOWN_S (at most one
-    task per project waiting at a time). With eager Celery (tests, `make run`) it drains now.
-
-    Called after every Submit commits. A task queued at time t cannot start before
-    t + DRAIN_COUNTDOWN_S, so a change committed before then is drained by it: once this process
-    knows when the waiting task was queued, it skips the cache round trip until shortly before
-    that task may start (less DRAIN_CLOCK_MARGIN_S, for clocks that differ between machines).
-    """
-    from .tasks import consensus_drain_task
-
-    now = time.time()
-    if _drain_covered_until.get(project_id, 0.0) > now:
-        return
-    key = _drain_key(project_id)
-    # Asked first, as a task is waiting far more often than not: one round trip then. The
-    # key holds when the waiting task was queued; it is gone once that task has started.
-    queued = cache.get(key)
-    if queued is None:
-        if cache.add(key, now, timeout=DRAIN_DEBOUNCE_S):
-            try:
-                consensus_drain_task.apply_async(
-                    (project_id,), countdown=DRAIN_COUNTDOWN_S, retry=False
-                )
-            except Exception as exc:  # noqa: BLE001 - broker down (issue 19)
-                # The answers are stored and stay pending; every reader drains them first, so
-                # a broker outage must not turn a stored answer into an error page.
-                logger.warning("consensus drain for project %s not queued: %s", project_id, exc)
-                cache.delete(key)
-                return
-            queued = now
-        else:
-            queued = cache.get(key)  # another process queued one in between
-    if isinstance(queued, float) and not settings.CELERY_TASK_ALWAYS_EAGER:
-        _drain_covered_until[project_id] = queued + DRAIN_COUNTDOWN_S - DRAIN_CLOCK_MARGIN_S
-
-
-def consensus_drain_armed_clear(*, project_id: int) -> None:
-    """The drain task calls this first: submits from now on schedule another drain."""
-    cache.delete(_drain_key(project_id))
-
-
-def _drain_key(project_id: int) -> str:
-    return f"altpref:consensus-drain:{project_id}"
-
-
-DRAIN_DEBOUNCE_S = 30  # the key is deleted when the task starts; this only bounds a lost task
-# A drain task waits this long, gathering the submits that follow. Each web process stops
-# asking the cache DRAIN_CLOCK_MARGIN_S before the waiting task may start, so the longer the
-# wait, the fewer cache round trips per Submit: at 2 s, one in four Submits asks at most.
-DRAIN_COUNTDOWN_S = 2.0
-DRAIN_CLOCK_MARGIN_S = 0.5
-# Per process: project id -> until when (time.time()) a waiting drain task covers new changes.
-_drain_covered_until: dict[int, float] = {}
-
-
 def consensus_recompute(*, project: Project) -> int:
-    """Rebuild every consensus of a project (after a refit or a policy change).
-
-    Loads the project's judgements, policy and reliabilities once and upserts in batches.
-    """
-    by_item: dict[tuple[int, int], list[Judgement]] = defaultdict(list)
-    for j in (
-        Judgement.objects.filter(pair__post__project=project)
-        .select_related("llm_verdict")
-        .order_by("id")
-        .iterator(chunk_size=5000)
-    ):
-        by_item[(j.pair_id, j.facet_id)].append(j)
-    policy = _policy_read(project.pk)
-    rels = _project_reliabilities(project.pk)
+    """Rebuild every consensus of a project (after a refit or a policy change); return how many
+    pairs. Every pair with judgements or a consensus row is marked, and the one refresh
+    rebuilds them, so a recompute and the refresh after a write share one rebuild."""
+    pair_ids = set(
+        Judgement.objects.filter(pair__post__project=project).values_list("pair_id", flat=True)
+    ) | set(Consensus.objects.filter(facet__project=project).values_list("pair_id", flat=True))
     now = timezone.now()
-    rows = [
-        Consensus(
-            pair_id=pair_id,
-            facet_id=facet_id,
-            updated_at=now,
-            **_consensus_values(items, policy=policy, rels=rels),
-        )
-        for (pair_id, facet_id), items in by_item.items()
-    ]
+    ConsensusPending.objects.bulk_create(
+        [ConsensusPending(pair_id=pk, project_id=project.pk, marked_at=now) for pk in pair_ids],
+        ignore_conflicts=True,
+        batch_size=5000,
+    )
+    return consensus_refresh(project_id=project.pk)
+
+
+def adjudication_record(
+    *, pair: CandidatePair, user, answers: dict[Facet, str], rationale: str = ""
+) -> list[Judgement]:
+    """A reviewer's ruling on a disputed pair: one adjudication per facet, all in one
+    transaction, so a refused facet (a role check, a conflicting earlier ruling) stores none."""
     with transaction.atomic():
-        _upsert(rows)
-        stale = [
-            pk
-            for pk, pair_id, facet_id in Consensus.objects.filter(
-                facet__project=project
-            ).values_list("pk", "pair_id", "facet_id")
-            if (pair_id, facet_id) not in by_item
+        return [
+            judgement_record(
+                pair=pair,
+                facet=facet,
+                user=user,
+                choice=choice,
+                kind=JudgementKind.ADJUDICATION,
+                rationale=rationale,
+            )[0]
+            for facet, choice in answers.items()
         ]
-        Consensus.objects.filter(pk__in=stale).delete()
-    return len(rows)
 
 
 # --- Dawid–Skene refit ------------------------------------------------------------------
@@ -525,7 +416,7 @@ def reliability_fit(*, project: Project, recompute: bool = True) -> dict:
             rel.n_judgements = per_rater[r]
             rel.fitted_at = now
             rel.save()
-        policy = consensus_policy_for(project=project)
+        policy, _ = ConsensusPolicy.objects.get_or_create(project=project)
         policy.ds_prior = prior.round(6).tolist()
         policy.ds_fitted_at = now
         policy.save(update_fields=["ds_prior", "ds_fitted_at"])

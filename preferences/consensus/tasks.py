@@ -1,4 +1,4 @@
-"""Celery tasks (default queue) for blending: the Dawid–Skene refit, draining pending pairs."""
+"""Celery tasks (default queue) for blending: the Dawid–Skene refit, refreshing marked pairs."""
 
 from celery import shared_task
 
@@ -13,9 +13,16 @@ def reliability_fit_task(project_id: int) -> dict:
     return reliability_fit(project=project) if project else {"raters": 0, "items": 0}
 
 
-@shared_task(name="consensus.drain")
-def consensus_drain_task(project_id: int) -> int:
-    from .services import consensus_drain, consensus_drain_armed_clear
+@shared_task(name="consensus.refresh")
+def consensus_refresh_task(project_id: int) -> int:
+    """Queued by preferences.marks after a write commits (at most one waiting per project)."""
+    from django.core.cache import cache
 
-    consensus_drain_armed_clear(project_id=project_id)
-    return consensus_drain(project_id=project_id)
+    from preferences.marks import refresh_key
+
+    from .services import consensus_refresh
+
+    # First: a mark committed from now on queues another refresh, one committed before is read
+    # below. A deleted project has no marks left (they cascade), so this is then a no-op.
+    cache.delete(refresh_key(project_id))
+    return consensus_refresh(project_id=project_id)

@@ -23,10 +23,11 @@ from .selectors import (
     agreement_by_facet,
     consensus_confidence_histogram,
     consensus_list,
+    consensus_pending,
+    consensus_policy_get,
     rater_reliability_list,
 )
 from .services import (
-    consensus_policy_for,
     consensus_policy_update,
     consensus_recompute,
     gold_items_create,
@@ -79,6 +80,7 @@ def _confidence_chart(histogram: list[dict]):
 @require_GET
 @login_required
 def consensus_dashboard(request, project_id: int):
+    # Reads only: labels are as the last refresh left them; the page says how many pairs wait.
     project = project_get_for_user(user=request.user, project_id=project_id, min_role=Role.ADMIN)
     flips = {row["facet"].id: row for row in flip_rate_by_facet(project=project)}
     agreement = [
@@ -95,7 +97,7 @@ def consensus_dashboard(request, project_id: int):
         ),
         CONSENSUS_PAGE_SIZE,
     ).get_page(request.GET.get("page"))
-    policy = consensus_policy_for(project=project)
+    policy = consensus_policy_get(project=project)
     histogram = consensus_confidence_histogram(
         project=project, facet_key=filters["facet_key"] or None
     )
@@ -116,6 +118,7 @@ def consensus_dashboard(request, project_id: int):
         {
             "project": project,
             "policy": policy,
+            "pending": consensus_pending(project=project),
             "methods": [(Method.WEIGHTED, "Weighted vote"), (Method.DAWID_SKENE, "Dawid–Skene")],
             "agreement": agreement,
             "agreement_chart": _agreement_chart(agreement),
@@ -171,7 +174,7 @@ def consensus_policy_save(request, project_id: int):
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"Settings saved; {n} consensus labels recomputed.")
+        messages.success(request, f"Settings saved; the consensus of {n} pairs was rebuilt.")
     return redirect("consensus:dashboard", project_id=project.pk)
 
 

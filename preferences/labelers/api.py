@@ -6,10 +6,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.models import Role
+from annotate.selectors import project_for_api
 from core.api import MAX_ID
 from core.errors import NotFound
 from core.jobs import QUEUE_DOWN_MESSAGE
-from preferences.consensus.api import project_for_api
 
 from .config import PROVIDERS
 from .models import LabelRun, LabelTask

@@ -21,6 +21,7 @@ from django.utils import timezone
 from annotate.models import AltText, AltTextOrigin, Project
 from core import jobs
 from core.errors import ApplicationError, NotFound
+from preferences.marks import pairs_mark_changed
 from preferences.models import (
     CandidatePair,
     Choice,
@@ -378,6 +379,8 @@ def pair_llm_judge(*, pair: CandidatePair, ctx: LabelContext) -> list[Judgement]
             except IntegrityError:
                 continue  # a concurrent run stored this facet first
             stored.append(judgement)
+        if stored:
+            pairs_mark_changed(project_id=facets[0].project_id, pair_ids=[pair.pk])
     return stored
 
 

@@ -9,8 +9,8 @@ from django.conf import settings
 from django.core.management import call_command
 from PIL import Image as PILImage
 
-from annotate.importers.service import altdata_import
 from annotate.models import AltText, Image, Post
+from preferences.imports import altdata_import
 from preferences.models import CandidatePair
 
 pytestmark = pytest.mark.django_db

@@ -12,8 +12,8 @@ from django.conf import settings
 from django.core.management import call_command
 
 from annotate.importers import images as images_module
-from annotate.importers.service import altdata_import
 from annotate.models import Image, Post
+from preferences.imports import altdata_import
 
 pytestmark = pytest.mark.django_db
 

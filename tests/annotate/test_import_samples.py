@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from annotate.importers.service import altdata_import
 from annotate.models import AltText, AltTextOrigin, Image, Platform, Post, Split
 from core.prompts import context_from_question, question_for_context
+from preferences.imports import altdata_import
 from preferences.models import CandidatePair, PairSource, Side
 
 pytestmark = pytest.mark.django_db
@@ -147,3 +147,21 @@ def test_command_creates_missing_project(db, sample_files, capsys):
         "concise",
         "fluent",
     ]
+
+
+def test_annotate_stores_the_raw_material_and_preferences_makes_the_pairs(project, sample_files):
+    """The importer of the bottom app knows nothing of pairs: without a sink it stores posts and
+    alt-texts only; importing the same files through preferences then adds just the pairs."""
+    from annotate.importers.service import records_import
+
+    raw = [
+        records_import(paths=[path], images_dir=images, project=project, pairs=None)
+        for path, images in sample_files
+    ]
+    assert [r.imported for r in raw] == [10, 10, 10, 10]
+    assert not CandidatePair.objects.exists()
+    assert AltText.objects.filter(origin=AltTextOrigin.IMPORTED_CHOSEN).count() == 20
+    again = _import_all(project, sample_files)
+    # Train records now create their pair (imported); test records add nothing (duplicates).
+    assert sorted((r.imported, r.duplicates) for r in again) == [(0, 10), (0, 10), (10, 0), (10, 0)]
+    assert CandidatePair.objects.filter(post__project=project).count() == 20

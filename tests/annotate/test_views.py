@@ -6,8 +6,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from annotate.importers.service import altdata_import
 from annotate.models import Image
+from preferences.imports import altdata_import
 
 pytestmark = pytest.mark.django_db
 
@@ -51,7 +51,7 @@ def test_wrong_password_is_refused_with_a_message(client, member):
 
 
 def test_member_sees_only_their_projects(client, project, member, make_user):
-    from annotate.services import project_create
+    from preferences.projects import project_create
 
     secret = project_create(name="Secret campaign")
     _login(client, member("ann"))

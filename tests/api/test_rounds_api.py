@@ -139,7 +139,7 @@ def test_only_admins_start_rounds(project, roles, django_capture_on_commit_callb
 @pytest.fixture
 def rounds_world(project, roles):
     """Snapshots in every state a request can name, and rounds to continue from."""
-    from annotate.services import project_create
+    from preferences.projects import project_create
 
     other = project_create(name="Someone else's project")
     palt = done_snapshot(project)

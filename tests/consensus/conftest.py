@@ -16,27 +16,35 @@ def overall(project):
 
 
 @pytest.fixture
-def judge(django_capture_on_commit_callbacks):
-    """judge(pair, facet, rater, choice, kind=...) records a judgement and runs on-commit hooks."""
+def judge():
+    """judge(pair, facet, rater, choice, kind=...) records a judgement as its writer does (marking
+    the pair), then refreshes consensus as the task queued after the commit would."""
+    from preferences.consensus.services import consensus_refresh
     from preferences.labelers.models import LLMVerdict
+    from preferences.marks import pairs_mark_changed
     from preferences.models import Judgement, LLMLabeler
     from preferences.services import judgement_record
 
-    def record(pair, facet, rater, choice, kind="human", flipped=False):
-        with django_capture_on_commit_callbacks(execute=True):
-            if isinstance(rater, LLMLabeler):
-                j = Judgement.objects.create(
-                    pair=pair, facet=facet, kind="llm", rater_llm=rater, choice=choice
-                )
-                LLMVerdict.objects.create(
-                    judgement=j,
-                    facet=facet,
-                    choice_ab="A" if flipped else choice,
-                    choice_ba="B" if flipped else choice,
-                    flipped=flipped,
-                )
-                # The verdict is saved after the judgement, as in pair_llm_judge's transaction.
-                return j
+    def write(pair, facet, rater, choice, kind, flipped):
+        if not isinstance(rater, LLMLabeler):
             return judgement_record(pair=pair, facet=facet, user=rater, choice=choice, kind=kind)[0]
+        j = Judgement.objects.create(
+            pair=pair, facet=facet, kind="llm", rater_llm=rater, choice=choice
+        )
+        LLMVerdict.objects.create(
+            judgement=j,
+            facet=facet,
+            choice_ab="A" if flipped else choice,
+            choice_ba="B" if flipped else choice,
+            flipped=flipped,
+        )
+        # The verdict is saved after the judgement, as in pair_llm_judge's transaction.
+        pairs_mark_changed(project_id=facet.project_id, pair_ids=[pair.pk])
+        return j
+
+    def record(pair, facet, rater, choice, kind="human", flipped=False):
+        j = write(pair, facet, rater, choice, kind, flipped)
+        consensus_refresh(project_id=facet.project_id)
+        return j
 
     return record

@@ -67,12 +67,14 @@ def test_a_lone_flipped_llm_tie_is_low_confidence(pair, overall, llm, judge):
     assert c.label == "tie" and c.confidence < 0.5 and c.flagged
 
 
-def test_undo_updates_the_consensus(
-    pair, overall, member, judge, django_capture_on_commit_callbacks
-):
+def test_undo_updates_the_consensus(pair, overall, member, judge):
+    from preferences.consensus.services import consensus_refresh
+    from preferences.marks import pairs_mark_changed
+
     j = judge(pair, overall, member("ann"), "A")
-    with django_capture_on_commit_callbacks(execute=True):
-        j.delete()
+    j.delete()  # an undo deletes the answer and marks its pair
+    pairs_mark_changed(project_id=overall.project_id, pair_ids=[pair.pk])
+    consensus_refresh(project_id=overall.project_id)
     assert not Consensus.objects.filter(pair=pair, facet=overall).exists()
 
 

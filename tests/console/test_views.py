@@ -9,9 +9,10 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from annotate.models import AltText, Membership, Post
-from annotate.services import membership_set, project_create
+from annotate.services import membership_set
 from console.models import ImportJob
 from preferences.models import CandidatePair, Facet
+from preferences.projects import project_create
 from tests.conftest import png_bytes
 
 pytestmark = pytest.mark.django_db

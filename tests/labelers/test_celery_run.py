@@ -31,7 +31,12 @@ def test_a_run_started_like_the_dashboard_does_finishes_on_a_worker(
     assert len(gemini_on.requests) == 6  # 3 pairs × both orders
     facets = corpus["project"].facets.count()
     assert Judgement.objects.filter(kind="llm").count() == 3 * facets
-    # The consensus followed the LLM judgements in (signal, after commit).
+    # The consensus follows the LLM judgements in: their writes marked the pairs, and the
+    # consensus.refresh task they queued runs on the worker a moment later.
     from preferences.consensus.models import Consensus
 
-    assert Consensus.objects.filter(facet__project=corpus["project"]).count() == 3 * facets
+    built = Consensus.objects.filter(facet__project=corpus["project"])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and built.count() < 3 * facets:
+        time.sleep(0.2)
+    assert built.count() == 3 * facets

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from annotate.models import AltText
+from preferences.consensus.services import consensus_refresh
 from preferences.labelers.models import LLMCacheEntry, LLMCall, LLMCorrection, LLMVerdict
 from preferences.labelers.prompts import prompt_load
 from preferences.labelers.selectors import flip_rate_by_facet
@@ -17,7 +18,7 @@ from preferences.labelers.services import (
     label_context_build,
     pair_llm_judge,
 )
-from preferences.models import Judgement
+from preferences.models import ConsensusPending, Judgement
 
 pytestmark = pytest.mark.django_db
 
@@ -53,13 +54,10 @@ def test_correction_is_stored_with_provenance(gemini_on, corpus):
     assert "Post number 0" in parts[-1]["text"]
 
 
-def test_judging_asks_both_orders_and_stores_llm_judgements(
-    gemini_on, corpus, django_capture_on_commit_callbacks
-):
+def test_judging_asks_both_orders_and_stores_llm_judgements(gemini_on, corpus):
     pair = corpus["pairs"][0]
     ctx = label_context_build(task="judge")
-    with django_capture_on_commit_callbacks(execute=True):
-        judgements = pair_llm_judge(pair=pair, ctx=ctx)
+    judgements = pair_llm_judge(pair=pair, ctx=ctx)
 
     assert len(gemini_on.requests) == 2
     first, second = (r["body"]["contents"][0]["parts"][-1]["text"] for r in gemini_on.requests)
@@ -71,7 +69,9 @@ def test_judging_asks_both_orders_and_stores_llm_judgements(
         assert j.choice == "B"  # the longer alt-text is alt_b, whichever side it was shown on
         assert not j.llm_verdict.flipped and j.llm_verdict.call_ab.shown_order == "AB"
         assert j.llm_verdict.call_ba.shown_order == "BA"
-    # The consensus app saw them arrive.
+    # The judgements marked their pair; the refresh their commit queues builds its consensus.
+    assert ConsensusPending.objects.filter(pair=pair).exists()
+    consensus_refresh(project_id=pair.post.project_id)
     assert pair.consensus.count() == len(facet_keys)
     assert ctx.labeler.prompt_version == prompt_load("judge").version
 

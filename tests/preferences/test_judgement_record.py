@@ -71,7 +71,7 @@ def test_invalid_input_is_a_clear_error(pair, overall, member, kwargs, message):
 
 
 def test_facet_from_another_project_is_refused(pair, member):
-    from annotate.services import project_create
+    from preferences.projects import project_create
 
     other = project_create(name="Other").facets.get(key="overall")
     with pytest.raises(ApplicationError, match="facet"):

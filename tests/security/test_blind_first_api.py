@@ -5,6 +5,8 @@ import pytest
 from django.test import Client
 
 from preferences.consensus.models import ConsensusPolicy
+from preferences.consensus.services import consensus_refresh
+from preferences.marks import pairs_mark_changed
 from preferences.models import Judgement, LLMLabeler
 from preferences.queue import assignment_next, assignment_submit
 
@@ -23,7 +25,10 @@ def test_the_consensus_api_hides_llm_verdicts_on_an_annotators_open_item(project
     policy.save()
     llm = LLMLabeler.objects.create(model_id="gemini-test", prompt_version="v1")
     overall = project.facets.get(key="overall")
+    # As a labeler writes: the judgement and its pair's mark, then the refresh the commit queues.
     Judgement.objects.create(pair=pair, facet=overall, kind="llm", rater_llm=llm, choice="B")
+    pairs_mark_changed(project_id=project.pk, pair_ids=[pair.pk])
+    consensus_refresh(project_id=project.pk)
     annotator, reviewer = member("ann"), member("rev", role="reviewer")
     client = Client()
     client.force_login(annotator)
@@ -42,5 +47,6 @@ def test_the_consensus_api_hides_llm_verdicts_on_an_annotators_open_item(project
         user=annotator,
         answers={f.key: "A" for f in project.facets.all()},
     )
+    consensus_refresh(project_id=project.pk)  # what the task queued on commit does
     labels = {row["facet"]: row for row in _consensus(client, project, pair)}
     assert labels["overall"]["votes"] == 2  # their A and the LLM's B, now visible

@@ -29,8 +29,10 @@ class Labelled:
 
 @pytest.fixture
 def labelled(project, member, sample_files):
-    from annotate.importers.service import altdata_import
     from annotate.models import Split
+    from preferences.consensus.services import consensus_refresh
+    from preferences.imports import altdata_import
+    from preferences.marks import pairs_mark_changed
     from preferences.models import CandidatePair, Judgement, LLMLabeler
 
     for path, images in sample_files:
@@ -79,6 +81,10 @@ def labelled(project, member, sample_files):
     pairs["correction"] = CandidatePair.objects.create(
         post=posts[6], alt_a=fixed, alt_b=original, source="correction", known_preference="A"
     )
+    # Written row by row above, so marked here as the judgement services mark their pairs and
+    # refreshed as the task queued after their commit would.
+    pairs_mark_changed(project_id=project.pk, pair_ids=[p.pk for p in pairs.values()])
+    consensus_refresh(project_id=project.pk)
     return Labelled(
         project=project, admin=admin, annotator=raters[0], reviewer=reviewer, pairs=pairs
     )

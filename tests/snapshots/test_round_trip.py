@@ -19,9 +19,9 @@ def _wipe_everything():
 def test_palt_round_trip(labelled, export, settings, tmp_path):
     import shutil
 
-    from annotate.importers.service import altdata_import
-    from annotate.services import project_create
+    from preferences.imports import altdata_import
     from preferences.models import CandidatePair
+    from preferences.projects import project_create
 
     first, manifest = export(project=labelled.project, image_paths="relative")
     assert manifest["counts"]["records"] == 23

@@ -133,7 +133,7 @@ def test_undo_within_reservation_only(project, member):
 
 
 def test_other_raters_assignments_and_projects_are_not_found(project, member, make_user):
-    from annotate.services import project_create
+    from preferences.projects import project_create
 
     make_pair(project=project)
     r1, r2 = member("r1"), member("r2")

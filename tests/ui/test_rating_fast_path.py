@@ -11,11 +11,11 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from annotate.models import Membership
-from annotate.services import project_create
-from preferences.consensus.models import Consensus, ConsensusPending, ConsensusPolicy
+from preferences.consensus.models import Consensus, ConsensusPolicy
 from preferences.consensus.selectors import consensus_list
-from preferences.consensus.services import consensus_drain, consensus_update_for
-from preferences.models import Assignment, CandidatePair, Facet, Judgement
+from preferences.consensus.services import consensus_refresh, consensus_update_for
+from preferences.models import Assignment, CandidatePair, ConsensusPending, Facet, Judgement
+from preferences.projects import project_create
 from preferences.queue import assignment_next
 
 from .factories import all_facets, make_pair
@@ -59,11 +59,11 @@ def test_rating_screen_submit_updates_consensus_of_every_facet(
         form = all_facets(project, "A")
         assert r1.post(f"/rate/items/{_next(r1, project)}/submit/", form).status_code == 302
     # Committed with the answers: the pair is pending, nothing was blended in the request, and
-    # a drain is asked for after commit.
+    # a refresh is asked for after commit.
     assert ConsensusPending.objects.filter(pair=pair, project=project).exists()
     assert not Consensus.objects.filter(pair=pair).exists()
     assert len(callbacks) == 1
-    # A reader drains first, so it never sees the consensus behind the answers.
+    consensus_refresh(project_id=project.id)  # what the refresh task queued on commit does
     rows = {c.facet_id: c for c in consensus_list(project=project)}
     assert not ConsensusPending.objects.filter(pair=pair).exists()
     assert set(rows) == {f.id for f in facets}
@@ -73,7 +73,7 @@ def test_rating_screen_submit_updates_consensus_of_every_facet(
 
     form = all_facets(project, "B")
     assert r2.post(f"/rate/items/{_next(r2, project)}/submit/", form).status_code == 302
-    assert consensus_drain(project_id=project.id) == 1
+    assert consensus_refresh(project_id=project.id) == 1
     rows = {c.facet_id: c for c in Consensus.objects.filter(pair=pair)}
     assert all(c.n_judgements == 2 for c in rows.values())
     for facet in facets:
@@ -95,7 +95,7 @@ def test_undo_after_a_rating_screen_submit_removes_its_consensus(
     client = _rater(project, member, "r1")
     aid = _next(client, project)
     client.post(f"/rate/items/{aid}/submit/", all_facets(project))
-    consensus_drain(project_id=project.id)
+    consensus_refresh(project_id=project.id)
     assert Consensus.objects.filter(pair=pair).count() == project.facets.count()
     with django_capture_on_commit_callbacks(execute=True):  # undo updates after commit
         assert client.post(f"/rate/items/{aid}/undo/").status_code == 302

@@ -15,9 +15,9 @@ from django.utils import timezone
 from core.cache import ReusingRedisCache
 from core.db import PreparedCursor
 from preferences import queue
-from preferences.consensus.models import Consensus, ConsensusPending
-from preferences.consensus.services import consensus_drain, consensus_drain_for_pairs
-from preferences.models import Assignment, AssignmentStatus, Judgement
+from preferences.consensus.models import Consensus
+from preferences.consensus.services import consensus_refresh
+from preferences.models import Assignment, AssignmentStatus, ConsensusPending, Judgement
 from preferences.queue import (
     assignment_next,
     assignment_skip,
@@ -281,12 +281,12 @@ def test_a_failed_drain_leaves_its_pairs_pending(project, member, monkeypatch):
 
     monkeypatch.setattr(services, "_rebuild_pairs", broken)
     with pytest.raises(RuntimeError):
-        consensus_drain(project_id=project.id)
+        consensus_refresh(project_id=project.id)
     assert ConsensusPending.objects.filter(pair=pair).exists()  # rolled back: not lost
     monkeypatch.undo()
     other = make_pair(project=project)
-    assert consensus_drain_for_pairs([other.id]) == 0  # not pending: nothing to do
-    assert consensus_drain_for_pairs([pair.id]) == 1
+    assert consensus_refresh(project_id=project.id) == 1  # the pending pair only
+    assert not Consensus.objects.filter(pair=other).exists()  # not pending: not rebuilt
     assert Consensus.objects.filter(pair=pair).count() == project.facets.count()
     assert not ConsensusPending.objects.exists()
 

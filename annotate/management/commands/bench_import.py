@@ -15,10 +15,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import connection
 
-from annotate.importers.service import altdata_import
 from annotate.models import Image, Project
-from annotate.services import project_create
 from core.bench import measure, tiny_png
+from preferences.imports import altdata_import
+from preferences.projects import project_create
 
 
 def _write_inputs(folder: Path, records: int, *, context_tag: str) -> Path:

@@ -21,9 +21,10 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from annotate.importers.service import altdata_import
 from annotate.models import Project, Role
-from annotate.services import membership_set, project_create
+from annotate.services import membership_set
+from preferences.imports import altdata_import
+from preferences.projects import project_create
 
 DEMO_PROJECT = "Demo: alt-text for social posts"
 ACCOUNTS = [

@@ -28,12 +28,19 @@ from django.db import connection, transaction
 from django.db.models import Count
 
 from annotate.models import AltText, AltTextOrigin, Image, Membership, Platform, Post, Project, Role
-from annotate.services import project_create
 from config.serve import web_settings
 from core.bench import REFERENCE_LOOP_STEPS, reference_loop_seconds
-from preferences.consensus.models import Consensus, ConsensusPending
-from preferences.consensus.services import consensus_drain
-from preferences.models import Assignment, AssignmentStatus, CandidatePair, Judgement, PairSource
+from preferences.consensus.models import Consensus
+from preferences.consensus.services import consensus_refresh
+from preferences.models import (
+    Assignment,
+    AssignmentStatus,
+    CandidatePair,
+    ConsensusPending,
+    Judgement,
+    PairSource,
+)
+from preferences.projects import project_create
 
 # Every table a Next or a Submit reads or writes.
 HOT_TABLES = (
@@ -635,7 +642,7 @@ class Command(BaseCommand):
         )
         pending = ConsensusPending.objects.filter(project=project).count()
         t0 = time.perf_counter()
-        drained = consensus_drain(project_id=project.id)
+        drained = consensus_refresh(project_id=project.id)
         spent = time.perf_counter() - t0
         out(
             f"consensus off the request path: {pending} pairs pending after the run, drained "

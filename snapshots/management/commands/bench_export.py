@@ -21,10 +21,10 @@ from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 
 from annotate.models import AltText, Image, Post, Project
-from annotate.services import project_create
 from core.bench import measure, tiny_png
-from preferences.consensus.services import consensus_refresh_stale
+from preferences.consensus.services import consensus_recompute
 from preferences.models import CandidatePair, Judgement, LLMLabeler
+from preferences.projects import project_create
 from snapshots.services import snapshot_export, snapshot_filters_build
 
 NAME = "bench-export"
@@ -229,12 +229,10 @@ class Command(BaseCommand):
             self.stderr.write(f"built pairs in {built.seconds:.1f} s")
         else:
             self.stderr.write(f"reusing {NAME}: {posts:,} posts, {have:,} pairs")
-        # Steady state: in use, each judgement updates its consensus as it arrives; bulk-built
+        # Steady state: in use, the refresh after each write keeps consensus current; bulk-built
         # judgements get theirs here, outside the timed export.
         with measure() as built:
-            refreshed = consensus_refresh_stale(
-                judgements=Judgement.objects.filter(pair__post__project=project)
-            )
+            refreshed = consensus_recompute(project=project)
         if refreshed:
             self.stderr.write(f"built {refreshed:,} consensus rows in {built.seconds:.1f} s")
         return project

@@ -12,7 +12,6 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from annotate.models import AltText, Image, Post
-from annotate.services import project_create
 from preferences.consensus.selectors import agreement_by_facet
 from preferences.consensus.services import (
     consensus_recompute,
@@ -20,6 +19,7 @@ from preferences.consensus.services import (
     reliability_fit,
 )
 from preferences.models import CandidatePair, Judgement, LLMLabeler
+from preferences.projects import project_create
 
 LABELS = ["A", "B", "tie", "both-bad"]
 

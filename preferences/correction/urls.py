@@ -2,23 +2,21 @@
 
 from django.urls import path
 
-from . import views_correct
+from . import views
 
 app_name = "correct"
 
 urlpatterns = [
-    path("projects/<int:project_id>/correct/", views_correct.correct_next, name="next"),
-    path(
-        "projects/<int:project_id>/correct/<int:alt_id>/", views_correct.correct_item, name="item"
-    ),
+    path("projects/<int:project_id>/correct/", views.correct_next, name="next"),
+    path("projects/<int:project_id>/correct/<int:alt_id>/", views.correct_item, name="item"),
     path(
         "projects/<int:project_id>/correct/<int:alt_id>/check/",
-        views_correct.correct_check,
+        views.correct_check,
         name="check",
     ),
     path(
         "projects/<int:project_id>/correct/<int:alt_id>/submit/",
-        views_correct.correct_submit,
+        views.correct_submit,
         name="submit",
     ),
 ]

@@ -9,11 +9,17 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from annotate.checks import alt_text_checks, word_diff
+from annotate.models import AltText
+from annotate.selectors import project_get_for_user
 from core.errors import ApplicationError, NotFound
+from preferences.selectors import (
+    correction_next,
+    llm_suggestion_for,
+    llm_suggestion_model,
+    rater_progress,
+)
 
-from .checks import alt_text_checks, word_diff
-from .models import AltText
-from .selectors import project_get_for_user
 from .services import alttext_correction_submit
 
 # Outcomes travel as a code in the redirect URL and are announced in the page's live region.
@@ -37,8 +43,6 @@ def _alt_in_project(project, alt_id: int) -> AltText:
 
 
 def _context(request, project, alt: AltText, *, text: str | None = None, errors=None) -> dict:
-    from preferences.selectors import llm_suggestion_for, llm_suggestion_model, rater_progress
-
     text = alt.text if text is None else text
     suggestion = llm_suggestion_for(alt_text=alt)
     return {
@@ -62,8 +66,6 @@ def _context(request, project, alt: AltText, *, text: str | None = None, errors=
 @require_GET
 @login_required
 def correct_next(request, project_id: int):
-    from preferences.selectors import correction_next
-
     project = project_get_for_user(user=request.user, project_id=project_id)
     alt = correction_next(project=project, user=request.user)
     if alt is None:
@@ -98,8 +100,6 @@ def correct_check(request, project_id: int, alt_id: int):
 @require_POST
 @login_required
 def correct_submit(request, project_id: int, alt_id: int):
-    from preferences.selectors import llm_suggestion_for
-
     project = project_get_for_user(user=request.user, project_id=project_id)
     alt = _alt_in_project(project, alt_id)
     action = request.POST.get("action", "")

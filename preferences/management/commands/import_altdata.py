@@ -5,9 +5,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotate.importers.service import altdata_import
 from annotate.models import Platform, Split
-from annotate.services import project_get_or_create
+from preferences.imports import altdata_import
+from preferences.projects import project_get_or_create
 
 
 class Command(BaseCommand):
