@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "preferences.labelers",
     "preferences.consensus",
     "console",
+    "benchmarks",  # the bench_* commands (benchmarks/)
     "axes",  # login and token throttling (security block below)
 ]
 

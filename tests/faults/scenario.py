@@ -96,7 +96,7 @@ class Scenario:
 
         from annotate.models import AltText, Role
         from annotate.services import membership_set
-        from preferences.management.commands.bench_rating import Command as Bench
+        from benchmarks.rating import Command as Bench
 
         bench = Bench()
         self.project, self.raters = bench._setup(raters=RATERS, n_pairs=PAIRS, overlap=RATERS)
@@ -119,7 +119,7 @@ class Scenario:
     # --- HTTP ----------------------------------------------------------------------------
 
     def client(self, session: str):
-        from preferences.management.commands.bench_rating import _HTTPClient
+        from benchmarks.rating import _HTTPClient
 
         csrf = secrets.token_hex(16)
         return _HTTPClient(
@@ -129,7 +129,7 @@ class Scenario:
         )  # fmt: skip
 
     def api(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict, float]:
-        from preferences.management.commands.bench_rating import _HTTPClient
+        from benchmarks.rating import _HTTPClient
 
         conn = _HTTPClient(
             WEB_PORT,
@@ -149,7 +149,7 @@ class Scenario:
     def rater(self, session: str) -> None:
         import random
 
-        from preferences.management.commands.bench_rating import ROW_RE, SUBMIT_RE
+        from benchmarks.rating import ROW_RE, SUBMIT_RE
 
         conn = self.client(session)
         while not self.stop_raters.is_set():

@@ -16,9 +16,10 @@ from django.core.management.base import BaseCommand
 from django.db import connection
 
 from annotate.models import Image, Project
-from core.bench import measure, tiny_png
 from preferences.imports import altdata_import
 from preferences.projects import project_create
+
+from .measure import measure, tiny_png
 
 
 def _write_inputs(folder: Path, records: int, *, context_tag: str) -> Path:

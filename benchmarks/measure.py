@@ -1,4 +1,5 @@
-"""Helpers for benchmark commands: wall time and peak resident memory of a phase."""
+"""Helpers for the benchmarks: wall time and peak resident memory of a phase, the machine reference
+loop."""
 
 from __future__ import annotations
 

@@ -1,13 +1,16 @@
-"""bench_rating end to end at a small scale: gunicorn as deployed, raters through HTTP, and the
-count check (no lost or extra judgement, no pair above its overlap). Not a timed test: it
-asserts the counts, never the speed."""
+"""bench_rating end to end at a small scale: the web server as deployed, raters through HTTP, the
+count check (no lost or extra judgement, no pair above its overlap), and nothing left behind.
+Not a timed test: it asserts the counts, never the speed."""
 
 import re
 from io import StringIO
 
 import pytest
+from django.contrib.sessions.models import Session
 from django.core.management import call_command
 from django.db import connection
+
+from config.celery import app as celery_app
 
 pytestmark = pytest.mark.django_db(transaction=True)  # gunicorn's processes see committed rows
 
@@ -22,6 +25,7 @@ def test_bench_rating_serves_raters_and_its_counts_add_up(monkeypatch):
         f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST'] or '127.0.0.1'}:"
         f"{db['PORT'] or 5432}/{db['NAME']}",
     )
+    queued_before = _queued_messages()
     out = StringIO()
     call_command("bench_rating", "--raters", "3", "--seconds", "2", "--workers", "2", stdout=out)
     report = out.getvalue()
@@ -36,3 +40,11 @@ def test_bench_rating_serves_raters_and_its_counts_add_up(monkeypatch):
     counts = [int(n) for n in split.split(" / ")]
     assert len(counts) == 2 and sum(counts) == 3, report
     assert re.search(r"machine reference: a 10,000,000-step Python loop took [\d.]+ s", report)
+    # Nothing left behind: no drain queued in the broker for the deleted project, no session.
+    assert _queued_messages() == queued_before
+    assert not Session.objects.exists()
+
+
+def _queued_messages() -> int:
+    with celery_app.connection_for_write() as conn:
+        return conn.default_channel.queue_declare("celery").message_count

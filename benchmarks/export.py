@@ -21,11 +21,12 @@ from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 
 from annotate.models import AltText, Image, Post, Project
-from core.bench import measure, tiny_png
 from preferences.consensus.services import consensus_recompute
 from preferences.models import CandidatePair, Judgement, LLMLabeler
 from preferences.projects import project_create
 from snapshots.services import snapshot_export, snapshot_filters_build
+
+from .measure import measure, tiny_png
 
 NAME = "bench-export"
 BATCH = 5000
