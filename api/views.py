@@ -230,10 +230,15 @@ class PairConsensusApi(APIView):
         project = project_for_api(user=request.user, project_id=project_id, min_role=Role.ANNOTATOR)
         pair = _pair(project, pair_id)
         judgements = Judgement.objects.filter(pair=pair)
+        labels = consensus_labels(judgements=judgements, include_llm_only=True).get(pair.pk, {})
         if not llm_verdicts_readable(project=project, user=request.user, pair=pair):
             # Blind-first: an annotator's open item shows no LLM vote, as on the judge screen.
-            judgements = judgements.exclude(kind=JudgementKind.LLM)
-        labels = consensus_labels(judgements=judgements, include_llm_only=True).get(pair.pk, {})
+            # A blended label carries the LLM's vote too, so a facet the LLM answered is left
+            # out whole, not only its LLM-only labels.
+            llm_facets = set(
+                judgements.filter(kind=JudgementKind.LLM).values_list("facet__key", flat=True)
+            )
+            labels = {k: v for k, v in labels.items() if k not in llm_facets}
         data = [
             {
                 "facet": k,

@@ -90,7 +90,7 @@ def test_an_export_without_an_overall_facet_asks_for_facets(project):
 
 def test_the_migration_gives_existing_facets_their_roles_by_key(project):
     Facet.objects.filter(project=project).update(role="other")
-    migration = importlib.import_module("preferences.migrations.0013_ext_facet_role")
+    migration = importlib.import_module("preferences.migrations.0012_facet_role")
     migration.roles_from_keys(apps, None)
     assert _roles(project)["overall"] == "overall" and _roles(project)["faithful"] == "image"
     assert _roles(project)["context"] == "context" and _roles(project)["fluent"] == "other"

@@ -50,3 +50,24 @@ def test_the_consensus_api_hides_llm_verdicts_on_an_annotators_open_item(project
     consensus_refresh(project_id=project.pk)  # what the task queued on commit does
     labels = {row["facet"]: row for row in _consensus(client, project, pair)}
     assert labels["overall"]["votes"] == 2  # their A and the LLM's B, now visible
+
+
+def test_a_blended_label_with_the_llms_vote_is_hidden_even_beside_human_votes(
+    project, pair, member
+):
+    """Another rater's A and the LLM's B blend into one label: it carries the LLM's verdict,
+    so the annotator whose open item it is sees no label for that facet until they submit."""
+    policy, _ = ConsensusPolicy.objects.get_or_create(project=project)
+    policy.blind_first, policy.gold_rate = True, 0.0
+    policy.save()
+    llm = LLMLabeler.objects.create(model_id="gemini-test", prompt_version="v1")
+    overall = project.facets.get(key="overall")
+    other, annotator = member("other"), member("ann")
+    Judgement.objects.create(pair=pair, facet=overall, kind="human", rater_user=other, choice="A")
+    Judgement.objects.create(pair=pair, facet=overall, kind="llm", rater_llm=llm, choice="B")
+    pairs_mark_changed(project_id=project.pk, pair_ids=[pair.pk])
+    consensus_refresh(project_id=project.pk)
+    client = Client()
+    client.force_login(annotator)
+    assert assignment_next(project=project, user=annotator).pair_id == pair.pk
+    assert "overall" not in {row["facet"] for row in _consensus(client, project, pair)}

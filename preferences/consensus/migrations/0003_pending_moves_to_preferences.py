@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
     dependencies = [
         ("consensus", "0002_consensus_pending"),
-        ("preferences", "0012_layers_consensus_pending"),
+        ("preferences", "0011_consensus_pending"),
     ]
 
     operations = [

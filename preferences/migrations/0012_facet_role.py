@@ -15,7 +15,7 @@ def roles_from_keys(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("annotate", "0001_initial"),
-        ("preferences", "0010_facet_required_rater_settings_edits"),
+        ("preferences", "0011_consensus_pending"),
     ]
 
     operations = [
