@@ -834,9 +834,10 @@ def assignment_submit(
 
 
 def _drain_after_commit(project_id: int) -> None:
-    # The raw-SQL submit marks its pair in the same statement; this queues the refresh (once
-    # per waiting task: consensus_refresh_request checks first).
-    transaction.on_commit(lambda: consensus_refresh_request(project_id=project_id))
+    # The raw-SQL submit marks its pair in the same statement, so it queues the refresh here;
+    # the ORM path marked through pairs_mark_changed, which queued it already.
+    if _fast():
+        transaction.on_commit(lambda: consensus_refresh_request(project_id=project_id))
 
 
 def assignment_skip(*, assignment_id: int, user) -> Assignment:
