@@ -26,7 +26,7 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.core.cache import cache
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 
 from annotate.models import AltText, AltTextOrigin, Image, Membership, Platform, Post, Project, Role
 from config.serve import web_settings
@@ -176,6 +176,14 @@ class Command(BaseCommand):
         )
         parser.add_argument("--keep", action="store_true", help="keep the bench project")
         parser.add_argument(
+            "--prefill",
+            type=int,
+            default=0,
+            help="first give the project this many stored judgements (e.g. 1000000): a history "
+            "of pairs the bench raters finished before the run, written in bulk SQL; the "
+            "rating cycle's cost should not grow with it",
+        )
+        parser.add_argument(
             "--rate",
             type=float,
             default=0,
@@ -198,9 +206,18 @@ class Command(BaseCommand):
             )
         raters, seconds, overlap = opts["raters"], opts["seconds"], opts["overlap"]
         n_pairs = opts["pairs"] or max(500, int(raters * seconds * 25 / overlap))
-        project, users = self._setup(raters=raters, n_pairs=n_pairs, overlap=overlap)
+        started = time.perf_counter()
+        project, users = self._setup(
+            raters=raters, n_pairs=n_pairs, overlap=overlap, prefill=opts["prefill"]
+        )
         self.stdout.write(
             f"bench project {project.id}: {n_pairs} pairs, {raters} raters, overlap {overlap}"
+            + (
+                f"; pre-filled with {opts['prefill']:,} stored judgements in "
+                f"{time.perf_counter() - started:.0f} s"
+                if opts["prefill"]
+                else ""
+            )
         )
         # Vacuumed, with fresh statistics, as autovacuum keeps a real database (it is off on
         # these machines): dead rows left by earlier runs slow every scan, and without
@@ -257,7 +274,7 @@ class Command(BaseCommand):
 
     # --- setup --------------------------------------------------------------------------
 
-    def _setup(self, *, raters: int, n_pairs: int, overlap: int):
+    def _setup(self, *, raters: int, n_pairs: int, overlap: int, prefill: int = 0):
         import io
 
         from PIL import Image as PILImage
@@ -276,6 +293,16 @@ class Command(BaseCommand):
             image = Image(sha256=sha, mime="image/png", width=8, height=8, size_bytes=len(data))
             image.file.save(f"bench/{sha}.png", ContentFile(data), save=False)
             image.save()
+            User = get_user_model()
+            users = []
+            for i in range(raters):
+                user, _ = User.objects.get_or_create(username=f"bench-rater-{i}")
+                Membership.objects.update_or_create(
+                    project=project, user=user, defaults={"role": Role.ANNOTATOR}
+                )
+                users.append(user)
+            if prefill:
+                self._prefill(project=project, image=image, users=users, judgements=prefill)
             posts = Post.objects.bulk_create(
                 Post(
                     project=project,
@@ -306,15 +333,80 @@ class Command(BaseCommand):
                 )
                 for i in range(n_pairs)
             )
-            User = get_user_model()
-            users = []
-            for i in range(raters):
-                user, _ = User.objects.get_or_create(username=f"bench-rater-{i}")
-                Membership.objects.update_or_create(
-                    project=project, user=user, defaults={"role": Role.ANNOTATOR}
-                )
-                users.append(user)
         return project, users
+
+    def _prefill(self, *, project, image, users, judgements: int):
+        """A history before the open pairs (lower ids, as it would be): pairs each finished by
+        `overlap` of the bench raters in turn, every active facet answered, so the project
+        holds about `judgements` stored judgements. Bulk SQL (generate_series), not the ORM."""
+        facets = project.facets.filter(is_active=True).count()
+        n = max(1, -(-judgements // (facets * project.overlap)))
+        params = {
+            "project": project.pk,
+            "image": image.pk,
+            "n": n,
+            "stamp": project.name,
+            "users": [u.pk for u in users],
+            "overlap": project.overlap,
+            "chosen": AltTextOrigin.IMPORTED_CHOSEN.value,
+            "rejected": AltTextOrigin.IMPORTED_REJECTED.value,
+        }
+        statements = [
+            """INSERT INTO annotate_post (platform, external_id, content_key, context, split,
+                   provenance, created_at, image_id, project_id)
+               SELECT 'other', 'h' || g, md5(%(stamp)s || '-h' || g), 'History post ' || g,
+                      'train', '{}'::jsonb, now(), %(image)s, %(project)s
+               FROM generate_series(1, %(n)s) g""",
+            """INSERT INTO annotate_alttext (text, text_sha256, origin, created_at, post_id)
+               SELECT t.text, encode(sha256(convert_to(t.text, 'UTF8')), 'hex'), t.origin,
+                      now(), t.post_id
+               FROM (SELECT po.id AS post_id, side.origin,
+                            side.label || ' ' || po.external_id AS text
+                     FROM annotate_post po
+                     CROSS JOIN (VALUES ('A red square', %(chosen)s), ('A shape', %(rejected)s))
+                          AS side(label, origin)
+                     WHERE po.project_id = %(project)s AND po.external_id LIKE 'h%%'
+                     ORDER BY po.id, side.origin) t""",
+            """INSERT INTO preferences_candidatepair (source, created_at, alt_a_id, alt_b_id,
+                   post_id)
+               SELECT 'import', now(), MIN(a.id), MAX(a.id), a.post_id
+               FROM annotate_alttext a JOIN annotate_post po ON po.id = a.post_id
+               WHERE po.project_id = %(project)s AND po.external_id LIKE 'h%%'
+               GROUP BY a.post_id ORDER BY a.post_id""",
+            # Rater k of pair i: the bench raters in turn, `overlap` distinct ones per pair.
+            """INSERT INTO preferences_assignment (status, shown_order, token, reserved_at,
+                   reserved_until, submitted_at, pair_id, project_id, rater_id)
+               SELECT 'done', 'AB', gen_random_uuid(), now() - interval '1 day',
+                      now() - interval '1 day' + interval '10 minutes',
+                      now() - interval '1 day' + interval '10 seconds', p.id, %(project)s,
+                      (%(users)s::int[])[1 + (p.rn + k) %% cardinality(%(users)s::int[])]
+               FROM (SELECT cp.id, row_number() OVER (ORDER BY cp.id) AS rn
+                     FROM preferences_candidatepair cp JOIN annotate_post po
+                          ON po.id = cp.post_id
+                     WHERE po.project_id = %(project)s AND po.external_id LIKE 'h%%') p
+               CROSS JOIN generate_series(0, LEAST(%(overlap)s,
+                                                   cardinality(%(users)s::int[])) - 1) k""",
+            """INSERT INTO preferences_judgement (kind, choice, shown_order, seconds_spent,
+                   rationale, client_key, llm_verdict_visible, created_at, facet_id, pair_id,
+                   rater_user_id)
+               SELECT 'human', 'A', 'AB', 10, '', replace(a.token::text, '-', '') || ':' || f.key,
+                      false, a.submitted_at, f.id, a.pair_id, a.rater_id
+               FROM preferences_assignment a
+               JOIN preferences_facet f ON f.project_id = a.project_id AND f.is_active
+               WHERE a.project_id = %(project)s""",
+        ]
+        with connection.cursor() as cursor:
+            # Without the per-row triggers (the raters' progress rows, counted once at the end,
+            # and the foreign-key checks of rows built from each other here): with them the
+            # assignments' insert took longer than a quarter of an hour. This transaction only.
+            cursor.execute("SET LOCAL session_replication_role = replica")
+            for sql in statements:
+                cursor.execute(sql, params)
+            cursor.execute("SET LOCAL session_replication_role = origin")
+            for user in users:
+                cursor.execute(
+                    "SELECT altpref_rater_progress_recount(%s, %s, true)", [project.pk, user.pk]
+                )
 
     def _session_for(self, user, project) -> str:
         session = import_module(settings.SESSION_ENGINE).SessionStore()
@@ -566,11 +658,17 @@ class Command(BaseCommand):
         rate: float,
     ):
         facets = project.facets.filter(is_active=True).count()
-        stored = Judgement.objects.filter(pair__post__project=project).count()
-        done = Assignment.objects.filter(project=project, status=AssignmentStatus.DONE).count()
+        # The run's pairs only, not the --prefill history (posts "h…").
+        history = Q(pair__post__external_id__startswith="h")
+        judged = Judgement.objects.filter(pair__post__project=project).exclude(history)
+        stored = judged.count()
+        done = (
+            Assignment.objects.filter(project=project, status=AssignmentStatus.DONE)
+            .exclude(history)
+            .count()
+        )
         over = (
-            Judgement.objects.filter(pair__post__project=project)
-            .values("pair_id")
+            judged.values("pair_id")
             .annotate(raters=Count("rater_user", distinct=True))
             .filter(raters__gt=project.overlap)
             .count()
@@ -672,8 +770,18 @@ class Command(BaseCommand):
             Post.objects.filter(project=project).values_list("image_id", flat=True).distinct()
         )
         with transaction.atomic():
-            Judgement.objects.filter(pair__post__project=project).delete()
-            Assignment.objects.filter(project=project).delete()
+            # In SQL: a pre-filled project holds a million judgements (--prefill), which the
+            # ORM's delete would read back first.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "DELETE FROM preferences_judgement j USING preferences_candidatepair p, "
+                    "annotate_post po WHERE j.pair_id = p.id AND p.post_id = po.id "
+                    "AND po.project_id = %s",
+                    [project.pk],
+                )
+                cursor.execute(
+                    "DELETE FROM preferences_assignment WHERE project_id = %s", [project.pk]
+                )
             CandidatePair.objects.filter(post__project=project).delete()
             AltText.objects.filter(post__project=project).delete()
             Post.objects.filter(project=project).delete()
