@@ -186,17 +186,26 @@ class FakeGemini:
             self._server.server_close()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=8765)
+def serve_cli(fake, *, default_port: int, banner: str, description: str) -> None:
+    """`python -m ...fake_<provider> [--port N]`: serve until Ctrl-C; `banner` gets the URL."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--port", type=int, default=default_port)
     args = parser.parse_args()
-    fake = FakeGemini()
     url = fake.start(port=args.port)
-    print(f"Fake Gemini on {url} (Ctrl-C to stop)", flush=True)
+    print(banner.format(url=url), flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
         fake.stop()
+
+
+def main() -> None:
+    serve_cli(
+        FakeGemini(),
+        default_port=8765,
+        banner="Fake Gemini on {url} (Ctrl-C to stop)",
+        description=__doc__.splitlines()[0],
+    )
 
 
 if __name__ == "__main__":

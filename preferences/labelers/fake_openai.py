@@ -11,10 +11,7 @@ OPENAI_BASE_URL=http://127.0.0.1:8766/v1 OPENAI_MODEL=fake-vlm.
 
 from __future__ import annotations
 
-import argparse
-import threading
-
-from .fake_gemini import FakeGemini
+from .fake_gemini import FakeGemini, serve_cli
 
 
 class FakeOpenAI(FakeGemini):
@@ -53,16 +50,12 @@ class FakeOpenAI(FakeGemini):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=8766)
-    args = parser.parse_args()
-    fake = FakeOpenAI()
-    url = fake.start(port=args.port)
-    print(f"Fake OpenAI-compatible server on {url}/v1 (Ctrl-C to stop)", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        fake.stop()
+    serve_cli(
+        FakeOpenAI(),
+        default_port=8766,
+        banner="Fake OpenAI-compatible server on {url}/v1 (Ctrl-C to stop)",
+        description=__doc__.splitlines()[0],
+    )
 
 
 if __name__ == "__main__":
