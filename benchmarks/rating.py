@@ -426,12 +426,12 @@ class Command(BaseCommand):
             "DEBUG": "false",
             "LOG_LEVEL": "WARNING",
             "CONN_MAX_AGE": "60",
-            # As deployed: sessions read from Redis, consensus drains queued for a worker (not
-            # run inline, as the eager embedded default would). The report drains what piled
-            # up and says what that cost. The drains are queued in each server process's own
+            # As deployed: sessions read from Redis, consensus refreshes queued for a worker (not
+            # run inline, as the eager embedded default would). The report refreshes what piled
+            # up and says what that cost. The refreshes are queued in each server process's own
             # memory, not the shared broker: a message queued there outlived the bench project
             # (deleted at the end) and a worker, a test's included, picked it up later. Queuing
-            # is once per project and DRAIN_DEBOUNCE_S per process, so the cycle's cost is
+            # is once per project while a refresh waits (the cache key), so the cycle's cost is
             # the same.
             "CACHE_URL": os.environ.get("CACHE_URL") or "redis://127.0.0.1:6379/2",
             "CELERY_BROKER_URL": "memory://",
@@ -751,7 +751,7 @@ class Command(BaseCommand):
         drained = consensus_refresh(project_id=project.id)
         spent = time.perf_counter() - t0
         out(
-            f"consensus off the request path: {pending} pairs pending after the run, drained "
+            f"consensus off the request path: {pending} pairs pending after the run, refreshed "
             f"in {spent:.1f} s ({1000 * spent / max(drained, 1):.1f} ms per pair, one worker "
             f"process); {Consensus.objects.filter(pair__post__project=project).count()} "
             "consensus rows"

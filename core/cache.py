@@ -37,8 +37,8 @@ class DegradingRedisCache(ReusingRedisCache):
 
     Reads answer the default, writes are dropped, and for BREAKER_S seconds after a failure
     Redis is not tried at all (each try would cost a connect timeout). Sessions (cached_db)
-    then read and write the database, which holds them anyway; the consensus drain's debounce
-    just runs more often.
+    then read and write the database, which holds them anyway; the consensus refresh's
+    once-per-project check (`add` answers True) lets every request queue one, so it runs more often.
     """
 
     BREAKER_S = 5.0

@@ -592,7 +592,7 @@ _SUBMIT_READ_SQL = f"""
     WHERE a.id = %(id)s AND a.rater_id = %(user)s"""
 _SUBMIT_READ_LOCKED_SQL = _SUBMIT_READ_SQL + "\n    FOR NO KEY UPDATE OF a, p"
 
-# The answers, the pair marked pending for the consensus drain, and the assignment done, in one
+# The answers, the pair marked pending for the consensus refresh, and the assignment done, in one
 # statement. `guard` is the optimistic Submit's condition: the reservation is still live and
 # still this rater's, re-checked on the row as it stands when the statement locks it (a
 # concurrent double submit waits, then finds it done and writes nothing).
@@ -800,7 +800,7 @@ def assignment_submit(
             new = _submit_plan(item=item, user=user, answers=answers, rationale=rationale, now=now)
             if _submit_write(item=item, new=new, now=now, guard=True):
                 if new:
-                    _drain_after_commit(assignment.project_id)
+                    _refresh_after_commit(assignment.project_id)
                 return assignment, True
     with transaction.atomic():
         # The pair's row lock makes submits on one pair take turns: the overlap recount below
@@ -829,11 +829,11 @@ def assignment_submit(
         new = _submit_plan(item=item, user=user, answers=answers, rationale=rationale, now=now)
         _submit_write(item=item, new=new, now=now)
         if new:
-            _drain_after_commit(assignment.project_id)
+            _refresh_after_commit(assignment.project_id)
         return assignment, True
 
 
-def _drain_after_commit(project_id: int) -> None:
+def _refresh_after_commit(project_id: int) -> None:
     # The raw-SQL submit marks its pair in the same statement, so it queues the refresh here;
     # the ORM path marked through pairs_mark_changed, which queued it already.
     if _fast():

@@ -155,7 +155,7 @@ def judgements_plan_item(
     """The rules of one rater's answers for several facets of one pair; returns (already
     stored, new unsaved rows). Nothing is written: Submit stores the new rows (one SQL
     statement on PostgreSQL, the ORM elsewhere; preferences.queue), marks the pair pending for
-    the consensus drain, and shares these rules with `judgement_record`.
+    the consensus refresh, and shares these rules with `judgement_record`.
 
     Role checked, choices validated; an answer equal to the stored one is a resubmission
     (nothing new), a different answer to an already answered facet is refused (409).
