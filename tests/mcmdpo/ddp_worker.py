@@ -13,6 +13,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for `modeltrain`
 
+from modeltrain.mcmdpo.cli import leave_process_group  # noqa: E402
 from modeltrain.mcmdpo.config import MCMDPOConfig  # noqa: E402
 from modeltrain.mcmdpo.loss import reward_margins  # noqa: E402
 from modeltrain.mcmdpo.run import run_training  # noqa: E402
@@ -41,6 +42,7 @@ def main(base: str, snapshot: str, out: str) -> None:
         Path(out, "history.json").write_text(
             json.dumps([e["logs"] | {"step": e["step"]} for e in result.history])
         )
+    leave_process_group()  # as the train CLI does: no gloo abort at exit
 
 
 if __name__ == "__main__":
