@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Exists, F, IntegerField, Min, OuterRef, Q, Subquery, Value
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -56,9 +56,11 @@ from .models import (
     ShownOrder,
     SkipPolicy,
 )
+from .queue_floor import queue_floor, queue_floor_lower
 from .services import judgements_plan_item
 
-# How many locked-out or just-filled candidates Next tries before giving up for this request.
+# How many locked-out or just-filled candidates the fast search (altpref_reserve_next) tries
+# before the waiting search takes over.
 _NEXT_ATTEMPTS = 8
 
 
@@ -150,7 +152,7 @@ def _reserve_next(*, project: Project, user, page_llm: bool | None = None) -> As
     """
     now = timezone.now()
     with PreparedCursor(connection) as cursor:
-        floor = _queue_floor(cursor, project, user)
+        floor = queue_floor(cursor, project, user)
         if floor is None:
             return None
         params = {
@@ -259,7 +261,11 @@ def _reserve_open_waiting(
     overlap = project.overlap
     with transaction.atomic():
         now = timezone.now()
-        for _ in range(_NEXT_ATTEMPTS):
+        # Until the search finds nothing, not a fixed number of tries: every pair it returns
+        # is one it will not return again (`tried`). With a fixed number, raters racing over
+        # the same open pairs (20 of them on a project with a long history, bench_rating
+        # --prefill 1000000) were told their queue was empty while thousands were open.
+        while True:
             pair_id = _open_pair_waiting(project=project, user=user, now=now, tried=tried)
             if pair_id is None:
                 break
@@ -372,104 +378,6 @@ def _open_pair_waiting(*, project: Project, user, now, tried: list[int]) -> int 
         .values_list("pk", flat=True)
         .first()
     )
-
-
-# The queue floor: every pair of the project below it has N submitted (done) assignments, so
-# it is full for good and the searches above start there. Without it each Next walked every
-# finished pair of the project (2 ms at 500 done pairs, growing without bound). A done
-# assignment only goes back through undo (within its reservation); a pair below the floor
-# reopened that way (undone, then left to expire) is still served: by the fallback query when
-# the phases find nothing, and after the next full recount.
-#
-# Each rater also has a floor of their own, at or above the project's: below it every pair is
-# full or one the rater has submitted, skipped or judged (never theirs again). Without it a
-# rater ahead of the others (alone in a project of overlap 2, or one of two raters where the
-# overlap is 3) had every pair they had done left open above the project floor, and each Next
-# walked all of them: 15 ms at 3,000 items done, growing without bound (bench_rating --raters 1).
-#
-# (project id, created_at, overlap) -> [floor, Nexts counted, the project's first pair], and
-# with the rater's id added -> [floor, Nexts counted]: per process, like the pair ids it holds;
-# a changed overlap starts new floors.
-_FLOOR: dict[tuple, list[int]] = {}
-_FLOOR_MAX_KEYS = 10_000  # raters x projects remembered per process before starting afresh
-# Nexts between moving a floor up past pairs that filled: every 32 left 8 processes searching
-# ~100 filled pairs a Next (bench_rating); a move is one short scan from the floor.
-_FLOOR_ADVANCE_EVERY = 4
-_FLOOR_RECOUNT_EVERY = 4096  # Nexts between recounts from the project's first pair
-# A rater's Nexts between recounts of their floor from the project's: a pair reopened by an
-# undo in another process is back within this many of the rater's Nexts (a recount walks the
-# pairs the rater did above the project's floor: 12 ms at 6,500 of them).
-_RATER_FLOOR_RECOUNT_EVERY = 256
-
-_FLOOR_SQL_TEMPLATE = """
-    SELECT COALESCE(
-        (SELECT p.id FROM preferences_candidatepair p JOIN annotate_post po ON po.id = p.post_id
-         WHERE po.project_id = %(project)s AND p.id >= %(floor)s AND p.source <> 'gold'
-         AND (SELECT COUNT(*) FROM preferences_assignment a
-              WHERE a.pair_id = p.id AND a.status = 'done') < %(overlap)s{mine}
-         ORDER BY p.id LIMIT 1),
-        (SELECT MAX(p.id) + 1 FROM preferences_candidatepair p
-         JOIN annotate_post po ON po.id = p.post_id WHERE po.project_id = %(project)s),
-        %(floor)s)"""
-_FLOOR_SQL = _FLOOR_SQL_TEMPLATE.format(mine="")
-# The same rule as the search's (reserve_next_v2.sql): a pair the rater has submitted or
-# skipped, or judged, is never theirs again.
-_RATER_FLOOR_SQL = _FLOOR_SQL_TEMPLATE.format(
-    mine="""
-         AND NOT EXISTS (SELECT 1 FROM preferences_assignment o
-                         WHERE o.pair_id = p.id AND o.rater_id = %(user)s
-                         AND o.status <> 'reserved')
-         AND NOT EXISTS (SELECT 1 FROM preferences_judgement j
-                         WHERE j.pair_id = p.id AND j.rater_user_id = %(user)s
-                         AND j.kind = 'human')"""
-)
-
-
-def _queue_floor(cursor, project: Project, user) -> int | None:
-    """Where Next's search starts for `user`: the rater's floor, never below the project's;
-    None when the project has no pairs."""
-    if len(_FLOOR) >= _FLOOR_MAX_KEYS:
-        _FLOOR.clear()  # floors are only hints: they are found again
-    key = (project.pk, project.created_at, project.overlap)
-    state = _FLOOR.get(key)
-    if state is None:
-        first = CandidatePair.objects.filter(post__project=project).aggregate(m=Min("id"))["m"]
-        if first is None:
-            return None
-        state = _FLOOR[key] = [first, 0, first]
-    params = {"project": project.pk, "overlap": project.overlap}
-    floor = _floor_step(
-        cursor, state, _FLOOR_SQL, params, lowest=state[2], recount_every=_FLOOR_RECOUNT_EVERY
-    )
-    mine = _FLOOR.setdefault((*key, user.pk), [floor, 0])
-    params["user"] = user.pk
-    return _floor_step(
-        cursor,
-        mine,
-        _RATER_FLOOR_SQL,
-        params,
-        lowest=floor,
-        recount_every=_RATER_FLOOR_RECOUNT_EVERY,
-    )
-
-
-def _floor_step(
-    cursor, state: list[int], sql: str, params: dict, *, lowest: int, recount_every: int
-) -> int:
-    """Count a Next on a floor, move it up every _FLOOR_ADVANCE_EVERY Nexts (from `lowest`
-    instead every `recount_every`), and return it, never below `lowest`."""
-    state[1] = (state[1] + 1) % recount_every
-    if state[1] % _FLOOR_ADVANCE_EVERY == 0:
-        start = max(state[0], lowest) if state[1] else lowest
-        state[0] = cursor.execute(sql, {**params, "floor": start}).fetchone()[0]
-    return max(state[0], lowest)
-
-
-def _queue_floor_lower(*, project_id: int, pair_id: int) -> None:
-    """An undo in this process: its pair may reopen, so the floors go back below it."""
-    for key, state in _FLOOR.items():
-        if key[0] == project_id and state[0] > pair_id:
-            state[0] = pair_id
 
 
 def _fresh(assignment: Assignment, *, policy, judged: bool | None = None) -> Assignment:
@@ -885,5 +793,5 @@ def assignment_undo(*, assignment_id: int, user) -> Assignment:
         assignment.status = AssignmentStatus.RESERVED
         assignment.submitted_at = None
         assignment.save(update_fields=["status", "submitted_at"])
-        _queue_floor_lower(project_id=assignment.project_id, pair_id=assignment.pair_id)
+        queue_floor_lower(project=assignment.project, pair_id=assignment.pair_id)
         return assignment

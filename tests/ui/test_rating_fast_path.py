@@ -126,9 +126,9 @@ def test_next_reaches_a_project_whose_pairs_come_after_other_projects(project, m
 
 
 def test_next_and_submit_stay_within_their_query_budget(project, member, monkeypatch):
-    from preferences import queue
+    from preferences import queue_floor
 
-    monkeypatch.setattr(queue, "_FLOOR_ADVANCE_EVERY", 4096)
+    monkeypatch.setattr(queue_floor, "_FLOOR_ADVANCE_EVERY", 4096)
     # No gold draw: at the default rate one Next in twenty looks for gold pairs (one more
     # query), which made this test fail at random.
     ConsensusPolicy.objects.update_or_create(project=project, defaults={"gold_rate": 0})

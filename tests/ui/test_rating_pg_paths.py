@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from core.cache import ReusingRedisCache
 from core.db import PreparedCursor
-from preferences import queue
+from preferences import queue_floor
 from preferences.consensus.models import Consensus
 from preferences.consensus.services import consensus_refresh
 from preferences.models import Assignment, AssignmentStatus, ConsensusPending, Judgement
@@ -121,8 +121,8 @@ def test_prepared_cursor_reads_timestamps_as_django_does_with_the_c_loader(pair)
 
 
 def test_floor_moves_past_finished_pairs_and_back_below_an_undone_one(project, member, monkeypatch):
-    monkeypatch.setattr(queue, "_FLOOR_ADVANCE_EVERY", 1)
-    monkeypatch.setattr(queue, "_FLOOR", {})
+    monkeypatch.setattr(queue_floor, "_FLOOR_ADVANCE_EVERY", 1)
+    monkeypatch.setattr(queue_floor, "_FLOOR", {})
     project.overlap = 1
     project.save()
     pairs = [make_pair(project=project) for _ in range(4)]
@@ -134,22 +134,22 @@ def test_floor_moves_past_finished_pairs_and_back_below_an_undone_one(project, m
         done.append(assignment)
     assignment_next(project=project, user=rater)  # the floors advance on this Next
     # The project's floor and the rater's: the two finished pairs are below both.
-    assert [state[0] for state in queue._FLOOR.values()] == [pairs[2].id, pairs[2].id]
+    assert [state[0] for state in queue_floor._FLOOR.values()] == [pairs[2].id, pairs[2].id]
     # An undo can reopen a finished pair: this process's floors go back below it.
     assignment_undo(assignment_id=done[0].pk, user=rater)
-    assert [state[0] for state in queue._FLOOR.values()] == [pairs[0].id, pairs[0].id]
+    assert [state[0] for state in queue_floor._FLOOR.values()] == [pairs[0].id, pairs[0].id]
     # A changed overlap means other pairs are open again: new floors from the first pair.
     project.overlap = 2
     project.save()
-    assert queue._queue_floor(connection.cursor(), project, rater) == pairs[0].id
+    assert queue_floor.queue_floor(connection.cursor(), project, rater) == pairs[0].id
 
 
 def test_a_rater_ahead_of_the_others_searches_from_their_own_floor(project, member, monkeypatch):
     """Alone in a project of overlap 2, a rater leaves every pair they did open for a second
     rater: the project's floor cannot move, the rater's own floor moves past them (and their
     Next no longer walks them all), and the second rater still gets those pairs first."""
-    monkeypatch.setattr(queue, "_FLOOR_ADVANCE_EVERY", 1)
-    monkeypatch.setattr(queue, "_FLOOR", {})
+    monkeypatch.setattr(queue_floor, "_FLOOR_ADVANCE_EVERY", 1)
+    monkeypatch.setattr(queue_floor, "_FLOOR", {})
     project.overlap = 2
     project.save()
     pairs = make_pairs(project=project, n=6)
@@ -161,17 +161,19 @@ def test_a_rater_ahead_of_the_others_searches_from_their_own_floor(project, memb
     assert skipped.pair_id == pairs[3].id
     assignment_skip(assignment_id=skipped.pk, user=r1)
     searched_from = []
-    real_step = queue._floor_step
+    real_step = queue_floor._floor_step
     monkeypatch.setattr(
-        queue,
+        queue_floor,
         "_floor_step",
         lambda *a, **k: searched_from.append(real_step(*a, **k)) or searched_from[-1],
     )
     fifth = assignment_next(project=project, user=r1)
     assert fifth.pair_id == pairs[4].id
     key = (project.pk, project.created_at, project.overlap)
-    assert queue._FLOOR[key][0] == pairs[0].id  # nothing is full
-    assert queue._FLOOR[(*key, r1.pk)][0] == pairs[4].id  # done, done, done, skipped: below
+    assert queue_floor._FLOOR[key][0] == pairs[0].id  # nothing is full
+    assert (
+        queue_floor._FLOOR[(*key, 0, r1.pk)][0] == pairs[4].id
+    )  # done, done, done, skipped: below
     assert searched_from[-1] == pairs[4].id  # the search started there
     # The second rater finishes the pairs the first one started, oldest first.
     served, starts = [], []
@@ -186,15 +188,15 @@ def test_a_rater_ahead_of_the_others_searches_from_their_own_floor(project, memb
 
 
 def test_pair_reopened_below_another_processes_floor_is_still_served(project, member, monkeypatch):
-    monkeypatch.setattr(queue, "_FLOOR", {})
+    monkeypatch.setattr(queue_floor, "_FLOOR", {})
     project.overlap = 1
     project.save()
     first, second = make_pair(project=project), make_pair(project=project)
     r1, r2 = member("r1"), member("r2")
     a1 = assignment_next(project=project, user=r1)
     assignment_submit(assignment_id=a1.pk, user=r1, answers=_answers(project))
-    key = next(iter(queue._FLOOR))
-    queue._FLOOR[key][0] = second.id + 1  # another process's floor, above both pairs
+    key = next(iter(queue_floor._FLOOR))
+    queue_floor._FLOOR[key][0] = second.id + 1  # another process's floor, above both pairs
     # r1's submission went away behind that floor (an undo in another process, then expiry).
     Judgement.objects.filter(pair=first).delete()
     Assignment.objects.filter(pk=a1.pk).update(
@@ -322,7 +324,7 @@ def test_next_function_is_planned_once_per_connection_and_costed_as_one_row():
 
 
 def test_a_new_reservation_comes_with_its_page_in_the_same_statement(project, member, monkeypatch):
-    monkeypatch.setattr(queue, "_FLOOR_ADVANCE_EVERY", 4096)  # no floor move in this Next
+    monkeypatch.setattr(queue_floor, "_FLOOR_ADVANCE_EVERY", 4096)  # no floor move in this Next
     pair = make_pair(project=project)
     client = _rater(project, member, "r1")
     with CaptureQueriesContext(connection) as queries:
@@ -375,3 +377,34 @@ def test_progress_counts_every_item_and_takes_the_median_of_the_newest(project, 
     assert f"Median seconds per item (your last {PROGRESS_MEDIAN_ITEMS})</dt><dd>19.5</dd>" in body
     home = client.get(f"/projects/{project.id}/rate/").content.decode()
     assert f"(your last {PROGRESS_MEDIAN_ITEMS})</dt><dd>19.5</dd>" in home
+
+
+def test_a_new_process_starts_from_the_floors_others_found(project, member, monkeypatch):
+    """Floors are shared through the cache: a process that starts (or meets a rater for the
+    first time) searches from where the others got to, not from the project's first pair,
+    and an undo lowers the shared project floor too."""
+    monkeypatch.setattr(queue_floor, "_FLOOR_ADVANCE_EVERY", 1)
+    monkeypatch.setattr(queue_floor, "_FLOOR", {})
+    project.overlap = 1
+    project.save()
+    pairs = make_pairs(project=project, n=5)
+    rater = member("r1")
+    done = []
+    for _ in range(3):
+        assignment = assignment_next(project=project, user=rater)
+        assignment_submit(assignment_id=assignment.pk, user=rater, answers=_answers(project))
+        done.append(assignment)
+    assignment_next(project=project, user=rater)  # the floors move past the three done pairs
+    monkeypatch.setattr(queue_floor, "_FLOOR", {})  # a new web process
+    monkeypatch.setattr(queue_floor, "_FLOOR_ADVANCE_EVERY", 4)  # its first Next moves nothing
+    with CaptureQueriesContext(connection) as queries:
+        with PreparedCursor(connection) as cursor:
+            assert queue_floor.queue_floor(cursor, project, rater) == pairs[3].id
+    assert len(queries) == 0  # neither the project's first pair nor a walk from it
+    # An undo in some process lowers the shared project floor: a newer process starts below
+    # the reopened pair.
+    Assignment.objects.filter(rater=rater, status="reserved").delete()
+    assignment_undo(assignment_id=done[0].pk, user=rater)
+    monkeypatch.setattr(queue_floor, "_FLOOR", {})
+    with PreparedCursor(connection) as cursor:
+        assert queue_floor.queue_floor(cursor, project, rater) == pairs[0].id
