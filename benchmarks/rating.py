@@ -24,6 +24,7 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.core.cache import cache
+from django.core.cache.backends.redis import RedisCache
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.db.models import Count, Q
@@ -42,6 +43,7 @@ from preferences.models import (
     PairSource,
 )
 from preferences.projects import project_create
+from preferences.queue_floor import queue_floor_forget
 
 from .measure import REFERENCE_LOOP_STEPS, reference_loop_seconds
 
@@ -155,6 +157,12 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _server_cache_url() -> str:
+    """The cache the bench's web server uses: Redis, as deployed (the configured one, if any)."""
+    url = os.environ.get("CACHE_URL") or ""
+    return url if url.startswith("redis://") else "redis://127.0.0.1:6379/2"
 
 
 class Command(BaseCommand):
@@ -433,7 +441,7 @@ class Command(BaseCommand):
             # (deleted at the end) and a worker, a test's included, picked it up later. Queuing
             # is once per project while a refresh waits (the cache key), so the cycle's cost is
             # the same.
-            "CACHE_URL": os.environ.get("CACHE_URL") or "redis://127.0.0.1:6379/2",
+            "CACHE_URL": _server_cache_url(),
             "CELERY_BROKER_URL": "memory://",
             "CELERY_TASK_ALWAYS_EAGER": "false",
             "WEB_APP": "benchmarks.wsgi:application",
@@ -766,6 +774,12 @@ class Command(BaseCommand):
         for key in getattr(self, "_sessions", []):
             store(session_key=key).delete()
         cache.delete(refresh_key(project.pk))
+        # The queue floors the server processes shared, in the cache they used.
+        queue_floor_forget(
+            project=project,
+            rater_ids=[m.user_id for m in Membership.objects.filter(project=project)],
+            using=RedisCache(_server_cache_url(), {}),
+        )
         image_ids = list(
             Post.objects.filter(project=project).values_list("image_id", flat=True).distinct()
         )

@@ -157,3 +157,16 @@ def queue_floor_lower(*, project: Project, pair_id: int) -> None:
         cache.set(
             _cache_key(key), (min(seed[0], pair_id), seed[1], epoch), timeout=_CACHE_TIMEOUT_S
         )
+
+
+def queue_floor_forget(*, project: Project, rater_ids, using=None) -> None:
+    """Drop a project's shared floors (the project's and these raters'), e.g. with the project:
+    they would only expire. `using`: the cache the web processes share, if not this one's."""
+    shared = using or cache
+    key = (project.pk, project.created_at, project.overlap)
+    seed = shared.get(_cache_key(key))
+    epoch = seed[2] if seed else 0
+    keys = [key, *((*key, epoch, rater_id) for rater_id in rater_ids)]
+    shared.delete_many([_cache_key(k) for k in keys])
+    for k in keys:
+        _FLOOR.pop(k, None)

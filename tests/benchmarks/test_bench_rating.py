@@ -7,6 +7,7 @@ from io import StringIO
 
 import pytest
 from django.contrib.sessions.models import Session
+from django.core.cache.backends.redis import RedisCache
 from django.core.management import call_command
 from django.db import connection
 
@@ -26,7 +27,7 @@ def test_bench_rating_serves_raters_and_its_counts_add_up(monkeypatch):
         f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST'] or '127.0.0.1'}:"
         f"{db['PORT'] or 5432}/{db['NAME']}",
     )
-    queued_before = _queued_messages()
+    queued_before, floors_before = _queued_messages(), _shared_floors()
     out = StringIO()
     call_command(
         "bench_rating",
@@ -50,6 +51,7 @@ def test_bench_rating_serves_raters_and_its_counts_add_up(monkeypatch):
     assert re.search(r"machine reference: a 10,000,000-step Python loop took [\d.]+ s", report)
     # Nothing left behind: no drain queued in the broker for the deleted project, no session.
     assert _queued_messages() == queued_before
+    assert _shared_floors() == floors_before  # the queue floors the server processes shared
     assert not Session.objects.exists()
     assert not Judgement.objects.exists() and not Assignment.objects.exists()  # history too
 
@@ -57,3 +59,9 @@ def test_bench_rating_serves_raters_and_its_counts_add_up(monkeypatch):
 def _queued_messages() -> int:
     with celery_app.connection_for_write() as conn:
         return conn.default_channel.queue_declare("celery").message_count
+
+
+def _shared_floors() -> set[bytes]:
+    from benchmarks.rating import _server_cache_url
+
+    return set(RedisCache(_server_cache_url(), {})._cache.get_client().keys("*queue-floor*"))
