@@ -76,14 +76,6 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
-            # Tags that remember their output (core/templatetags): {% url %}, {% static %}
-            # (so templates do not `{% load static %}`, which would bring Django's back) and
-            # {% csrf_token %}, rendered once per page.
-            "builtins": [
-                "core.templatetags.cached_url",
-                "core.templatetags.cached_static",
-                "core.templatetags.page_csrf",
-            ],
         },
     }
 ]

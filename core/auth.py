@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.db import connection
 
-from .db import PreparedCursor, model_row
+from .db import PreparedCursor
 
 
 class FastModelBackend(ModelBackend):
@@ -29,7 +29,7 @@ class FastModelBackend(ModelBackend):
             row = cursor.execute(sql, [pk]).fetchone()
         if row is None:
             return None
-        user = model_row(User, **dict(zip(attnames, row, strict=True)))
+        user = User.from_db(connection.alias, attnames, row)
         return user if self.user_can_authenticate(user) else None
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import datetime
 import time
-from functools import cache
+import weakref
 
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.models import Q
-from django.db.models.base import ModelState
 from django.utils.connection import ConnectionProxy
 from psycopg.pq import Format
 
@@ -52,6 +51,32 @@ models.Field.register_lookup(AnyOf)
 models.ForeignObject.register_lookup(AnyOf)  # foreign keys resolve lookups on their own class
 
 
+class _Shared:
+    """The psycopg cursor shared by the PreparedCursors of one Django connection, and whether
+    one of them is using it now."""
+
+    __slots__ = ("cursor", "busy")
+
+    def __init__(self):
+        self.cursor = None
+        self.busy = False
+
+
+# Django connection (one per thread and alias) -> its shared cursor; an entry goes with its
+# connection. Keyed by Django's wrapper, not the raw psycopg connection: the cursor refers to
+# its raw connection, so an entry keyed by that would keep every closed connection alive.
+_SHARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _new_cursor(connection):
+    cursor = psycopg.Cursor(connection.connection)
+    if connection.timezone is datetime.UTC:
+        # USE_TZ with the session in UTC (Django's default): psycopg's loader gives the same
+        # aware datetimes, in timezone.utc, as Django's.
+        cursor.adapters.register_loader("timestamptz", _C_TZ_LOADER)
+    return cursor
+
+
 class PreparedCursor:
     """Runs raw SQL on Django's PostgreSQL connection as prepared statements.
 
@@ -71,10 +96,15 @@ class PreparedCursor:
     its loaders and dumpers and builds them again. With a new cursor per statement, and the
     connection proxy resolved on every attribute read, a short prepared SELECT cost the client
     110 µs of CPU; with the kept cursor, 65 µs. A rating cycle (Next and Submit, seven
-    statements) took 7 % fewer instructions (callgrind: 10.3-10.5 -> 9.6-9.8 million).
+    statements) took 7 % fewer instructions (callgrind: 10.3-10.5 -> 9.6-9.8 million). In
+    server CPU per rating cycle the difference is within the noise (2026-12-04, 2-core VM,
+    `bench_rating --raters 4 --seconds 15 --rate 80` on PostgreSQL, three runs each, web + db):
+    shared cursor kept here 8.8 / 8.6 / 9.7 ms, kept on Django's connection object as before
+    9.3 / 9.0 / 9.2 ms, a new cursor per PreparedCursor 8.5 / 8.3 / 10.0 ms. The shared cursor
+    is kept in a module-level table (_SHARED), not on Django's private attributes.
     """
 
-    __slots__ = ("_django", "_cursor", "_shared")
+    __slots__ = ("_django", "_cursor", "_state")
 
     def __init__(self, connection):
         # django.db.connection is a proxy that looks the thread's connection up on every
@@ -83,28 +113,25 @@ class PreparedCursor:
             connection = connections[connection._alias]
         self._django = connection
         connection.ensure_connection()
-        raw = connection.connection
         # Connections are per thread, so only nesting can find the shared cursor in use.
-        self._shared = not getattr(connection, "_altpref_prepared_busy", False)
-        cursor = getattr(connection, "_altpref_prepared", None) if self._shared else None
-        if cursor is None or cursor.connection is not raw or cursor.closed:
-            cursor = psycopg.Cursor(raw)
-            if connection.timezone is datetime.UTC:
-                # USE_TZ with the session in UTC (Django's default): psycopg's loader gives
-                # the same aware datetimes, in timezone.utc, as Django's.
-                cursor.adapters.register_loader("timestamptz", _C_TZ_LOADER)
-            if self._shared:
-                connection._altpref_prepared = cursor
-        if self._shared:
-            connection._altpref_prepared_busy = True
-        self._cursor = cursor
+        state = _SHARED.get(connection)
+        if state is None:
+            state = _SHARED[connection] = _Shared()
+        if state.busy:  # nested: a cursor of its own, closed on exit
+            self._state, self._cursor = None, _new_cursor(connection)
+            return
+        cursor = state.cursor
+        if cursor is None or cursor.closed or cursor.connection is not connection.connection:
+            cursor = state.cursor = _new_cursor(connection)
+        state.busy = True
+        self._state, self._cursor = state, cursor
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        if self._shared:
-            self._django._altpref_prepared_busy = False
+        if self._state is not None:
+            self._state.busy = False
         else:
             self._cursor.close()
 
@@ -128,46 +155,9 @@ class PreparedCursor:
             return self._cursor.fetchall()
 
 
-def model_row(model: type[models.Model], /, *, _adding: bool = False, **values):
-    """An instance of `model` for a row read by raw SQL (or, with `_adding`, a new unsaved
-    row), built without Model.__init__.
-
-    The rating pages build a dozen instances per request from one row; __init__ (keyword
-    handling, related-object checks, the pre/post_init signals) took 5-15 µs each there, this
-    2-3 µs. It sets what __init__ would: every concrete field (its default when not given),
-    related objects given by name cached as select_related caches them, and the state of a
-    saved row (or of a new one). No init signals are sent, so only for models without
-    receivers."""
-    plain, factories, relations = _model_row_fields(model)
-    obj = model.__new__(model)
-    state = obj._state = ModelState()
-    if not _adding:
-        state.adding = False
-        state.db = DEFAULT_DB_ALIAS
-    fields = obj.__dict__
-    fields.update(plain)
-    for attname, factory in factories:
-        if attname not in values:
-            fields[attname] = factory()
-    for name, value in values.items():
-        attname = relations.get(name)
-        if attname is None:
-            fields[name] = value
-        else:
-            state.fields_cache[name] = value
-            fields[attname] = None if value is None else value.pk
-    return obj
-
-
-@cache
-def _model_row_fields(model):
-    """(field defaults, callable defaults, forward relation name -> attname) of `model`."""
-    plain, factories, relations = {}, [], {}
-    for field in model._meta.concrete_fields:
-        if field.has_default() and callable(field.default):
-            factories.append((field.attname, field.default))
-        else:
-            plain[field.attname] = field.get_default()
-        if field.is_relation:
-            relations[field.name] = field.attname
-    return plain, tuple(factories), relations
+def as_saved(instance: models.Model) -> models.Model:
+    """`instance`, built with Model(...) from a row read by raw SQL, marked as a saved row of
+    the default database (as Model.from_db marks what it builds)."""
+    instance._state.adding = False
+    instance._state.db = DEFAULT_DB_ALIAS
+    return instance

@@ -13,7 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from annotate.models import AltText, Image, Post, Project
-from core.db import PreparedCursor, model_row
+from core.db import PreparedCursor, as_saved
 from core.errors import NotFound
 
 from .consensus.models import ConsensusPolicy
@@ -78,17 +78,18 @@ def rater_state(*, user, project_id: int) -> RaterState:
         raise NotFound("No such project.")
     (pid, name, guidelines, overlap, seconds, created, role, cp_id, blind, gold,
      current_id, current_pair_id, current_order, started) = row  # fmt: skip
-    project = model_row(
-        Project,
-        id=pid,
-        name=name,
-        guidelines=guidelines,
-        overlap=overlap,
-        reservation_seconds=seconds,
-        created_at=created,
+    project = as_saved(
+        Project(
+            id=pid,
+            name=name,
+            guidelines=guidelines,
+            overlap=overlap,
+            reservation_seconds=seconds,
+            created_at=created,
+        )
     )
     policy = (
-        model_row(ConsensusPolicy, id=cp_id, project=project, blind_first=blind, gold_rate=gold)
+        as_saved(ConsensusPolicy(id=cp_id, project=project, blind_first=blind, gold_rate=gold))
         if cp_id is not None
         else ConsensusPolicy(project=project)
     )
@@ -212,37 +213,40 @@ def page_from_row(row, *, project: Project, user) -> JudgePage:
      reserved_until, submitted, post_id, alt_a_id, alt_b_id, source, known, platform, context,
      external_id, image_id, sha256, width, height, text_a, text_b, facets, llm, undo_id,
      items_done, median) = row  # fmt: skip
-    image = model_row(Image, id=image_id, sha256=sha256, width=width, height=height)
-    post = model_row(
-        Post,
-        id=post_id,
-        project=project,
-        platform=platform,
-        context=context,
-        external_id=external_id,
-        image=image,
+    image = as_saved(Image(id=image_id, sha256=sha256, width=width, height=height))
+    post = as_saved(
+        Post(
+            id=post_id,
+            project=project,
+            platform=platform,
+            context=context,
+            external_id=external_id,
+            image=image,
+        )
     )
-    pair = model_row(
-        CandidatePair,
-        id=pair_id,
-        post=post,
-        alt_a=model_row(AltText, id=alt_a_id, post=post, text=text_a),
-        alt_b=model_row(AltText, id=alt_b_id, post=post, text=text_b),
-        source=source,
-        known_preference=known,
+    pair = as_saved(
+        CandidatePair(
+            id=pair_id,
+            post=post,
+            alt_a=as_saved(AltText(id=alt_a_id, post=post, text=text_a)),
+            alt_b=as_saved(AltText(id=alt_b_id, post=post, text=text_b)),
+            source=source,
+            known_preference=known,
+        )
     )
-    assignment = model_row(
-        Assignment,
-        id=assignment_id,
-        project=project,
-        pair=pair,
-        rater=user,
-        status=status,
-        shown_order=order,
-        token=token,
-        reserved_at=reserved_at,
-        reserved_until=reserved_until,
-        submitted_at=submitted,
+    assignment = as_saved(
+        Assignment(
+            id=assignment_id,
+            project=project,
+            pair=pair,
+            rater=user,
+            status=status,
+            shown_order=order,
+            token=token,
+            reserved_at=reserved_at,
+            reserved_until=reserved_until,
+            submitted_at=submitted,
+        )
     )
     verdicts: dict[str, list[str]] = {}
     for key, choice in json_column(llm) or []:
@@ -250,8 +254,8 @@ def page_from_row(row, *, project: Project, user) -> JudgePage:
     return JudgePage(
         assignment=assignment,
         facets=[
-            model_row(
-                Facet, id=i, project=project, key=k, label=lb, question=q, position=pos, required=r
+            as_saved(
+                Facet(id=i, project=project, key=k, label=lb, question=q, position=pos, required=r)
             )
             for i, k, lb, q, pos, r in json_column(facets) or []
         ],

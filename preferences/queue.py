@@ -26,7 +26,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotate.models import Membership, Post, Project, Role
-from core.db import PreparedCursor, model_row
+from core.db import PreparedCursor, as_saved
 from core.errors import ApplicationError, NotFound
 from core.validation import text_check_storable
 
@@ -556,37 +556,39 @@ def _submit_read(*, assignment_id: int, user, lock: bool) -> _SubmitItem | None:
         return None
     (project_id, pair_id, status, order, token, reserved_at, reserved_until, post_id, overlap,
      role, facets, own, llm_exists, blind_first) = row  # fmt: skip
-    post = model_row(Post, id=post_id, project_id=project_id)
-    assignment = model_row(
-        Assignment,
-        id=assignment_id,
-        project_id=project_id,
-        pair=model_row(CandidatePair, id=pair_id, post=post),
-        rater=user,
-        status=status,
-        shown_order=order,
-        token=token,
-        reserved_at=reserved_at,
-        reserved_until=reserved_until,
+    post = as_saved(Post(id=post_id, project_id=project_id))
+    assignment = as_saved(
+        Assignment(
+            id=assignment_id,
+            project_id=project_id,
+            pair=as_saved(CandidatePair(id=pair_id, post=post)),
+            rater=user,
+            status=status,
+            shown_order=order,
+            token=token,
+            reserved_at=reserved_at,
+            reserved_until=reserved_until,
+        )
     )
     return _SubmitItem(
         assignment=assignment,
         role=role,
         overlap=overlap,
         facets=[
-            model_row(Facet, id=i, project_id=project_id, key=k, label=label, required=req)
+            as_saved(Facet(id=i, project_id=project_id, key=k, label=label, required=req))
             for i, k, label, req in json_column(facets) or []
         ],
         own=[
-            model_row(
-                Judgement,
-                id=i,
-                pair_id=pair_id,
-                facet_id=f,
-                kind=JudgementKind.HUMAN,
-                rater_user=user,
-                choice=c,
-                client_key=key,
+            as_saved(
+                Judgement(
+                    id=i,
+                    pair_id=pair_id,
+                    facet_id=f,
+                    kind=JudgementKind.HUMAN,
+                    rater_user=user,
+                    choice=c,
+                    client_key=key,
+                )
             )
             for i, f, c, key in json_column(own) or []
         ],

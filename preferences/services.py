@@ -6,7 +6,6 @@ from django.db import IntegrityError, transaction
 
 from annotate.models import ROLE_RANK, Project, Role
 from annotate.selectors import project_role
-from core.db import model_row
 from core.errors import ApplicationError, NotFound, PermissionDenied
 from core.validation import text_check_storable
 
@@ -189,10 +188,7 @@ def judgements_plan_item(
                 status_code=409,
             )
     new = [
-        # By ids, without Model.__init__ (model_row): a Submit builds one per facet.
-        model_row(
-            Judgement,
-            _adding=True,
+        Judgement(
             pair_id=pair.pk,
             facet_id=facet.pk,
             kind=JudgementKind.HUMAN,
