@@ -110,7 +110,7 @@ class PreparedCursor:
         # django.db.connection is a proxy that looks the thread's connection up on every
         # attribute read: resolved once here.
         if isinstance(connection, ConnectionProxy):
-            connection = connections[connection._alias]
+            connection = connections[DEFAULT_DB_ALIAS]  # the only proxy: django.db.connection
         self._django = connection
         connection.ensure_connection()
         # Connections are per thread, so only nesting can find the shared cursor in use.
