@@ -83,19 +83,18 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
-    "DATABASE_PREPARED_STATEMENTS", default=True
-):
-    # Django's own queries are never prepared (a threshold out of reach); the rating hot path
-    # prepares its few statements explicitly (core.db.PreparedCursor). Set
-    # DATABASE_PREPARED_STATEMENTS=false behind a pooler that cannot keep them (PgBouncer < 1.21).
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 2**31 - 1)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    options = DATABASES["default"].setdefault("OPTIONS", {})
     # No JIT compilation: this app's queries are short, and the planner's row estimates for a
     # project with a long history pushed some over the JIT threshold, where compiling cost more
     # than running (the raters' waiting search at 1M judgements: 2.26 s, 1.03 s of it JIT).
-    options = DATABASES["default"].setdefault("OPTIONS", {})
     options["options"] = f"{options.get('options', '')} -c jit=off".strip()
+    if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+        # Django's own queries are never prepared (a threshold out of reach); the rating hot
+        # path prepares its few statements explicitly (core.db.PreparedCursor). Set
+        # DATABASE_PREPARED_STATEMENTS=false behind a pooler that cannot keep them
+        # (PgBouncer < 1.21).
+        options.setdefault("prepare_threshold", 2**31 - 1)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL + a busy timeout let the dev server and an eager task write without "database locked".
     # IMMEDIATE: a transaction takes the write lock when it begins, so it waits out the busy
