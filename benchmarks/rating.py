@@ -43,7 +43,7 @@ from preferences.models import (
     PairSource,
 )
 from preferences.projects import project_create
-from preferences.queue_floor import queue_floor_forget
+from preferences.rating.floor import queue_floor_forget
 
 from .measure import REFERENCE_LOOP_STEPS, reference_loop_seconds
 

@@ -6,4 +6,4 @@ class PreferencesConfig(AppConfig):
     verbose_name = "Preferences"
 
     def ready(self):
-        from . import keyprefs  # noqa: F401 - connects the sign-in receiver
+        from .rating import keyprefs  # noqa: F401 - connects the sign-in receiver

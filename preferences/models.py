@@ -468,7 +468,7 @@ class RaterSettings(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="rater_settings"
     )
     shortcuts_enabled = models.BooleanField(default=True)
-    # action -> key, only the actions the rater changed (preferences.keyprefs.DEFAULT_KEYS).
+    # action -> key, only the actions the rater changed (preferences.rating.keyprefs.DEFAULT_KEYS).
     keymap = models.JSONField(default=dict, blank=True)
     daily_goal = models.PositiveIntegerField(null=True, blank=True)
 

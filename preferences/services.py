@@ -153,7 +153,7 @@ def judgements_plan_item(
 ) -> tuple[list[Judgement], list[Judgement]]:
     """The rules of one rater's answers for several facets of one pair; returns (already
     stored, new unsaved rows). Nothing is written: Submit stores the new rows (one SQL
-    statement on PostgreSQL, the ORM elsewhere; preferences.queue), marks the pair pending for
+    statement on PostgreSQL, the ORM elsewhere; preferences.rating.queue), marks the pair pending for
     the consensus refresh, and shares these rules with `judgement_record`.
 
     Role checked, choices validated; an answer equal to the stored one is a resubmission

@@ -67,7 +67,7 @@ def text_flags(text: str) -> list:
 @register.simple_tag
 def keymap_rows(settings=None):
     """(action, key, what it does) for the rater's keys (defaults when not known)."""
-    from preferences.keyprefs import DEFAULT_KEYS
+    from preferences.rating.keyprefs import DEFAULT_KEYS
 
     keys = (settings or {}).get("keys") or {}
     return [(a, keys.get(a, d), what) for a, (d, what) in DEFAULT_KEYS.items()]

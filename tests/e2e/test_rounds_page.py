@@ -122,7 +122,7 @@ def test_win_rates_ranking_chart_and_side_by_side(
 ):
     from modeltrain.feedback import feedback_record
     from modeltrain.models import RoundOutput
-    from preferences.queue import assignment_next, assignment_skip, assignment_submit
+    from preferences.rating.queue import assignment_next, assignment_skip, assignment_submit
 
     admin = member("round-admin", "admin")
     first = _finished_round(project, tiny_snapshot, admin, monkeypatch)

@@ -7,7 +7,7 @@ from annotate.models import Post
 from modeltrain import feedback, services
 from modeltrain.models import RoundOutput, RoundStatus, TrainingRound
 from preferences.models import CandidatePair
-from preferences.queue import assignment_next, assignment_skip
+from preferences.rating.queue import assignment_next, assignment_skip
 
 from .conftest import FAST_OPTIONS
 

@@ -1,6 +1,6 @@
 """Where a round's new pairs go: the LLM judge pre-labels exactly them when the round asks
 (options["llm_prelabel"], fake Gemini server), a round without a configured judge says so and
-still finishes, and the pairs come up in a rater's queue (preferences.queue.assignment_next)."""
+still finishes, and the pairs come up in a rater's queue (preferences.rating.queue.assignment_next)."""
 
 import pytest
 
@@ -81,7 +81,7 @@ def test_without_a_configured_judge_the_round_notes_it_and_finishes(
 
 
 def test_a_rounds_pairs_come_up_in_a_raters_queue(loop_data, member, monkeypatch):
-    from preferences.queue import assignment_next, assignment_skip
+    from preferences.rating.queue import assignment_next, assignment_skip
 
     round_ = run_round(loop_data, monkeypatch)  # llm_prelabel is off by default
     assert round_.options["llm_prelabel"] is False and round_.note == ""

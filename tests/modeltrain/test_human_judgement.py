@@ -1,6 +1,6 @@
 """Human judgement of rounds from raters' real answers: rounds' (and the base model's) feedback
 candidates are recorded by modeltrain.feedback, served by the raters' queue and answered through
-preferences.queue.assignment_submit; the win rates, their Wilson intervals and the Bradley–Terry
+preferences.rating.queue.assignment_submit; the win rates, their Wilson intervals and the Bradley–Terry
 order are then known answers — including a round that loses to the base model."""
 
 import pytest
@@ -11,7 +11,7 @@ from modeltrain.human_eval import EXISTING, human_judgement_for_project
 from modeltrain.models import RoundStatus, TrainingRound
 from modeltrain.ranking import wilson
 from preferences.models import CandidatePair, Judgement
-from preferences.queue import assignment_next, assignment_skip, assignment_submit
+from preferences.rating.queue import assignment_next, assignment_skip, assignment_submit
 
 from .conftest import FAST_OPTIONS
 

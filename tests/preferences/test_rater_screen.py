@@ -11,10 +11,10 @@ from django.utils import timezone
 from annotate.checks import alt_text_checks, char_count, hostile_text_findings
 from core.errors import ApplicationError
 from preferences.consensus.selectors import consensus_policy_get
-from preferences.history import assignment_edit, rater_history, rater_remaining
-from preferences.keyprefs import keymap_clean
 from preferences.models import Assignment, Facet, Judgement, JudgementEdit, RaterSettings
-from preferences.queue import assignment_next, assignment_prefetch, assignment_submit
+from preferences.rating.history import assignment_edit, rater_history, rater_remaining
+from preferences.rating.keyprefs import keymap_clean
+from preferences.rating.queue import assignment_next, assignment_prefetch, assignment_submit
 from tests.ui.factories import all_facets, make_pair
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ from preferences.consensus.models import ConsensusPolicy
 from preferences.consensus.services import consensus_refresh
 from preferences.marks import pairs_mark_changed
 from preferences.models import Judgement, LLMLabeler
-from preferences.queue import assignment_next, assignment_submit
+from preferences.rating.queue import assignment_next, assignment_submit
 
 pytestmark = pytest.mark.django_db
 

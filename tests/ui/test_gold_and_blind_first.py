@@ -8,7 +8,7 @@ from django.urls import reverse
 from preferences.consensus import selectors
 from preferences.consensus.models import ConsensusPolicy
 from preferences.models import CandidatePair, Judgement, LLMLabeler
-from preferences.queue import assignment_next, assignment_submit
+from preferences.rating.queue import assignment_next, assignment_submit
 
 pytestmark = pytest.mark.django_db
 

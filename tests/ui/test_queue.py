@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from core.errors import ApplicationError, NotFound
 from preferences.models import Assignment, Judgement, QueuePolicy
-from preferences.queue import (
+from preferences.rating.queue import (
     assignment_next,
     assignment_skip,
     assignment_submit,

@@ -6,9 +6,9 @@ import uuid
 import pytest
 from django.utils import timezone
 
-from preferences import queue
+from preferences.rating import queue
 from preferences.models import Assignment, AssignmentStatus
-from preferences.queue import assignment_next
+from preferences.rating.queue import assignment_next
 
 from .factories import make_pairs
 

@@ -14,7 +14,7 @@ from django.test import Client
 from django.utils import timezone
 
 from preferences.models import Assignment, AssignmentStatus, RaterProgress
-from preferences.queue import assignment_next, assignment_submit, assignment_undo
+from preferences.rating.queue import assignment_next, assignment_submit, assignment_undo
 from preferences.selectors import PROGRESS_MEDIAN_ITEMS, rater_progress
 
 from .factories import make_pair, make_pairs

@@ -16,7 +16,7 @@ from preferences.consensus.selectors import consensus_list
 from preferences.consensus.services import consensus_refresh, consensus_update_for
 from preferences.models import Assignment, CandidatePair, ConsensusPending, Facet, Judgement
 from preferences.projects import project_create
-from preferences.queue import assignment_next
+from preferences.rating.queue import assignment_next
 
 from .factories import all_facets, make_pair
 
@@ -126,7 +126,7 @@ def test_next_reaches_a_project_whose_pairs_come_after_other_projects(project, m
 
 
 def test_next_and_submit_stay_within_their_query_budget(project, member, monkeypatch):
-    from preferences import queue_floor
+    from preferences.rating import floor as queue_floor
 
     monkeypatch.setattr(queue_floor, "_FLOOR_ADVANCE_EVERY", 4096)
     # No gold draw: at the default rate one Next in twenty looks for gold pairs (one more

@@ -14,11 +14,11 @@ from django.utils import timezone
 
 from core.cache import ReusingRedisCache
 from core.db import PreparedCursor
-from preferences import queue_floor
 from preferences.consensus.models import Consensus
 from preferences.consensus.services import consensus_refresh
 from preferences.models import Assignment, AssignmentStatus, ConsensusPending, Judgement
-from preferences.queue import (
+from preferences.rating import floor as queue_floor
+from preferences.rating.queue import (
     assignment_next,
     assignment_skip,
     assignment_submit,

@@ -16,10 +16,10 @@ from annotate.models import AltText, Image, Post, Project
 from core.db import PreparedCursor, as_saved
 from core.errors import NotFound
 
-from .consensus.models import ConsensusPolicy
-from .consensus.selectors import consensus_policy_get
-from .models import Assignment, CandidatePair, Facet
-from .selectors import progress_dict
+from ..consensus.models import ConsensusPolicy
+from ..consensus.selectors import consensus_policy_get
+from ..models import Assignment, CandidatePair, Facet
+from ..selectors import progress_dict
 
 
 @dataclass
@@ -103,8 +103,8 @@ def rater_state(*, user, project_id: int) -> RaterState:
 
 
 def _rater_state_orm(*, user, project_id: int) -> RaterState:
+    from ..selectors import project_with_role_for_user
     from .queue import assignment_current
-    from .selectors import project_with_role_for_user
 
     project, role = project_with_role_for_user(user=user, project_id=project_id)
     current = assignment_current(project=project, user=user)
@@ -163,7 +163,7 @@ _ASSIGNMENT_PAGE_SQL = _PAGE_SQL.format(
 )
 
 # Next's search and reservation (preferences/sql/reserve_next_v2.sql), called by the queue
-# (preferences.queue) alone or with the page below.
+# (preferences.rating.queue) alone or with the page below.
 RESERVE_NEXT_CALL = """altpref_reserve_next(
         %(project)s::bigint, %(user)s::integer, %(now)s::timestamptz, %(until)s::timestamptz,
         %(overlap)s::integer, %(floor)s::bigint, %(order)s::varchar, %(token)s::uuid,
@@ -273,8 +273,8 @@ def json_column(value):
 def _judge_page_orm(
     *, assignment_id: int, project: Project, user, llm_visible: bool | None, policy
 ) -> JudgePage:
+    from ..selectors import rater_progress
     from .queue import assignment_last_undoable, llm_verdicts_for_rater
-    from .selectors import rater_progress
 
     assignment = Assignment.objects.select_related(
         "pair__post__image", "pair__alt_a", "pair__alt_b"

@@ -13,7 +13,7 @@ from django.dispatch import receiver
 
 from core.errors import ApplicationError
 
-from .models import RaterSettings
+from ..models import RaterSettings
 
 # action -> (default key, what it does). A choice key pressed with Shift applies that choice
 # to the current facet and every facet after it ("A for all": Shift+1, then Enter).

@@ -29,7 +29,7 @@ from django.core.cache import cache
 
 from annotate.models import Project
 
-from .models import CandidatePair
+from ..models import CandidatePair
 
 # (project id, created_at, overlap) -> [floor, Nexts counted, the project's first pair, undo
 # epoch], and with the epoch and the rater's id added -> [floor, Nexts counted]: per process,

@@ -30,19 +30,10 @@ from core.db import PreparedCursor, as_saved
 from core.errors import ApplicationError, NotFound
 from core.validation import text_check_storable
 
-from .consensus.models import ConsensusPolicy
-from .consensus.selectors import consensus_policy_get, gold_pair_for_rater, llm_verdicts_visible
-from .judge_page import (
-    RESERVE_NEXT_CALL,
-    RESERVE_PAGE_SQL,
-    ROLE_SQL,
-    RaterState,
-    json_column,
-    page_from_row,
-    rater_state,
-)
-from .marks import consensus_refresh_request, pairs_mark_changed
-from .models import (
+from ..consensus.models import ConsensusPolicy
+from ..consensus.selectors import consensus_policy_get, gold_pair_for_rater, llm_verdicts_visible
+from ..marks import consensus_refresh_request, pairs_mark_changed
+from ..models import (
     CHOICE_VALUES,
     Assignment,
     AssignmentStatus,
@@ -56,8 +47,17 @@ from .models import (
     ShownOrder,
     SkipPolicy,
 )
-from .queue_floor import queue_floor, queue_floor_lower
-from .services import judgements_plan_item
+from ..services import judgements_plan_item
+from .floor import queue_floor, queue_floor_lower
+from .page import (
+    RESERVE_NEXT_CALL,
+    RESERVE_PAGE_SQL,
+    ROLE_SQL,
+    RaterState,
+    json_column,
+    page_from_row,
+    rater_state,
+)
 
 # How many locked-out or just-filled candidates the fast search (altpref_reserve_next) tries
 # before the waiting search takes over.
@@ -145,7 +145,7 @@ def _reserve_next(*, project: Project, user, page_llm: bool | None = None) -> As
     columns only), or None when every open pair was locked by others or none is left.
 
     With `page_llm` (whether LLM verdicts may be shown) the same statement also reads the judge
-    page of the reserved pair (judge_page.RESERVE_PAGE_SQL), attached as `assignment.page`.
+    page of the reserved pair (page.RESERVE_PAGE_SQL), attached as `assignment.page`.
 
     The function turns synchronous_commit off for its transaction (a lost reservation is
     harmless): called inside a caller's transaction, that applies to the caller's commit too.
@@ -208,14 +208,14 @@ def assignment_next(
     skipped, or live), never one that has N active raters. The rater's live reservation, if
     any, is returned again (Next is idempotent while reserved). `state` is the rater's state
     (role checked, policy, live reservation) when the caller has just read it with
-    judge_page.rater_state; otherwise it is read here (NotFound for non-members). With
+    page.rater_state; otherwise it is read here (NotFound for non-members). With
     `with_page`, a pair reserved on PostgreSQL's fast path comes with its judge page already
     read (`assignment.page`, a JudgePage) in the same round trip.
 
     The returned assignment carries `policy` (the project's ConsensusPolicy) and
     `llm_visible` (whether LLM verdicts may be shown: False for a pair reserved just now under
     blind-first, None for "decide by the rule"). On PostgreSQL it holds only its own columns;
-    related rows load on access (the judge screen reads them with judge_page).
+    related rows load on access (the judge screen reads them with page.judge_page).
     """
     if state is None:
         state = rater_state(user=user, project_id=project.pk)

@@ -19,8 +19,8 @@ from django.utils import timezone
 from annotate.models import Project
 from core.errors import ApplicationError, NotFound
 
-from .marks import pairs_mark_changed
-from .models import (
+from ..marks import pairs_mark_changed
+from ..models import (
     CHOICE_VALUES,
     Assignment,
     AssignmentStatus,
@@ -31,7 +31,7 @@ from .models import (
     JudgementKind,
     PairSource,
 )
-from .services import MAX_RATIONALE_CHARS
+from ..services import MAX_RATIONALE_CHARS
 
 HISTORY_ITEMS = 10
 # "Remaining" counts the open pairs of the project for this rater; cached briefly because it
