@@ -30,6 +30,7 @@ from django.core.cache import cache
 from annotate.models import Project
 
 from ..models import CandidatePair
+from . import rules
 
 # (project id, created_at, overlap) -> [floor, Nexts counted, the project's first pair, undo
 # epoch], and with the epoch and the rater's id added -> [floor, Nexts counted]: per process,
@@ -51,27 +52,21 @@ _FLOOR_SQL_TEMPLATE = """
     SELECT COALESCE(
         (SELECT p.id FROM preferences_candidatepair p JOIN annotate_post po ON po.id = p.post_id
          WHERE po.project_id = %(project)s AND p.id >= %(floor)s AND p.source <> 'gold'
-         AND (SELECT COUNT(*) FROM preferences_assignment a
-              WHERE a.pair_id = p.id AND a.status = 'done') < %(overlap)s{mine}
+         AND {not_full}{mine}
          ORDER BY p.id LIMIT 1),
         (SELECT MAX(p.id) + 1 FROM preferences_candidatepair p
          JOIN annotate_post po ON po.id = p.post_id WHERE po.project_id = %(project)s),
         %(floor)s)"""
-_FLOOR_SQL = _FLOOR_SQL_TEMPLATE.format(mine="")
-# The same rule as the search's (reserve_next_v2.sql): a pair the rater has submitted or
-# skipped, or judged, is never theirs again. "pair_id >= floor" stated on o and j too, as the
-# search does: the prepared (generic) plan merges the pairs with the rater's rows by pair, and
-# without a lower bound it read all of them from the first (12 ms for a rater with 10,000
-# items, every 4th Next; 2.2 ms with it). Bench raters are the same users run after run, which
-# is why each bench_rating run on the same database cost PostgreSQL more than the one before.
+_FLOOR_SQL = _FLOOR_SQL_TEMPLATE.format(
+    not_full=rules.NOT_FULL.format(overlap="%(overlap)s"), mine=""
+)
+# The search's rule (rules.NEVER_AGAIN): a pair the rater has submitted or skipped, or judged,
+# is never theirs again. Bench raters are the same users run after run, and without the rule's
+# lower bound on the rater's rows each bench_rating run on the same database cost PostgreSQL
+# more than the one before.
 _RATER_FLOOR_SQL = _FLOOR_SQL_TEMPLATE.format(
-    mine="""
-         AND NOT EXISTS (SELECT 1 FROM preferences_assignment o
-                         WHERE o.pair_id = p.id AND o.pair_id >= %(floor)s
-                         AND o.rater_id = %(user)s AND o.status <> 'reserved')
-         AND NOT EXISTS (SELECT 1 FROM preferences_judgement j
-                         WHERE j.pair_id = p.id AND j.pair_id >= %(floor)s
-                         AND j.rater_user_id = %(user)s AND j.kind = 'human')"""
+    not_full=rules.NOT_FULL.format(overlap="%(overlap)s"),
+    mine="\n         AND " + rules.NEVER_AGAIN.format(floor="%(floor)s", user="%(user)s"),
 )
 
 

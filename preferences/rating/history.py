@@ -12,8 +12,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db import connection, transaction
 from django.utils import timezone
 
 from annotate.models import Project
@@ -24,14 +23,13 @@ from ..models import (
     CHOICE_VALUES,
     Assignment,
     AssignmentStatus,
-    CandidatePair,
     Facet,
     Judgement,
     JudgementEdit,
     JudgementKind,
-    PairSource,
 )
 from ..services import MAX_RATIONALE_CHARS
+from . import rules
 
 HISTORY_ITEMS = 10
 # "Remaining" counts the open pairs of the project for this rater; cached briefly because it
@@ -54,26 +52,17 @@ def edit_open(assignment: Assignment, now: datetime | None = None) -> bool:
 
 
 def rater_remaining(*, project: Project, user) -> int:
-    """Pairs of the project this rater could still be served: not full (fewer than `overlap`
-    submitted), not gold-only, and not already submitted, skipped or judged by the rater."""
+    """Pairs of the project this rater could still be served (rules.REMAINING): not full
+    (fewer than `overlap` submitted), not gold-only, and not already submitted, skipped or
+    judged by the rater."""
     key = f"altpref:remaining:{project.pk}:{user.pk}"
     cached = cache.get(key)
     if cached is not None:
         return cached
-    mine = Assignment.objects.filter(pair=OuterRef("pk"), rater=user).exclude(
-        status=AssignmentStatus.RESERVED
-    )
-    judged = Judgement.objects.filter(
-        pair=OuterRef("pk"), rater_user=user, kind=JudgementKind.HUMAN
-    )
-    remaining = (
-        CandidatePair.objects.filter(post__project=project)
-        .exclude(source=PairSource.GOLD)
-        .annotate(done=Count("assignments", filter=Q(assignments__status=AssignmentStatus.DONE)))
-        .filter(done__lt=project.overlap)
-        .filter(~Exists(mine), ~Exists(judged))
-        .count()
-    )
+    params = {"project": project.pk, "user": user.pk, "overlap": project.overlap, "floor": 0}
+    with connection.cursor() as cursor:
+        cursor.execute(rules.python(rules.REMAINING), params)
+        remaining = cursor.fetchone()[0]
     cache.set(key, remaining, REMAINING_CACHE_SECONDS)
     return remaining
 

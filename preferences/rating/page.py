@@ -20,6 +20,7 @@ from ..consensus.models import ConsensusPolicy
 from ..consensus.selectors import consensus_policy_get
 from ..models import Assignment, CandidatePair, Facet
 from ..selectors import progress_dict
+from .rules import LIVE
 
 
 @dataclass
@@ -61,8 +62,8 @@ _STATE_SQL = f"""
     LEFT JOIN consensus_consensuspolicy cp ON cp.project_id = pr.id
     LEFT JOIN LATERAL (
         SELECT a.id, a.pair_id, a.shown_order FROM preferences_assignment a
-        WHERE a.rater_id = %(user)s AND a.project_id = pr.id AND a.status = 'reserved'
-        AND a.reserved_until > %(now)s ORDER BY a.reserved_at, a.id LIMIT 1) cur ON TRUE
+        WHERE a.rater_id = %(user)s AND a.project_id = pr.id
+        AND {LIVE.format(a="a", now="%(now)s")} ORDER BY a.reserved_at, a.id LIMIT 1) cur ON TRUE
     WHERE pr.id = %(project)s"""
 
 

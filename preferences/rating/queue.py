@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import OuterRef, Subquery, Value
 from django.utils import timezone
 
 from annotate.models import Membership, Post, Project, Role
@@ -42,12 +41,12 @@ from ..models import (
     Facet,
     Judgement,
     JudgementKind,
-    PairSource,
     QueuePolicy,
     ShownOrder,
     SkipPolicy,
 )
 from ..services import judgements_plan_item
+from . import rules
 from .floor import queue_floor, queue_floor_lower
 from .page import (
     RESERVE_NEXT_CALL,
@@ -64,34 +63,12 @@ from .page import (
 _NEXT_ATTEMPTS = 8
 
 
-def _active(now) -> Q:
-    return Q(status=AssignmentStatus.DONE) | Q(
-        status=AssignmentStatus.RESERVED, reserved_until__gt=now
-    )
-
-
-def _active_count(pair_ref, now) -> Coalesce:
-    counts = (
-        Assignment.objects.filter(_active(now), pair=pair_ref)
-        .order_by()
-        .values("pair")
-        .annotate(c=Count("id"))
-        .values("c")
-    )
-    return Coalesce(Subquery(counts, output_field=IntegerField()), Value(0))
-
-
 def assignment_current(*, project: Project, user) -> Assignment | None:
     """The rater's oldest live reservation in the project (what Next shows again)."""
     # A narrow query first: on the hot path the rater usually has none, and the joins for
     # rendering are only paid when there is one.
     current_id = (
-        Assignment.objects.filter(
-            project=project,
-            rater=user,
-            status=AssignmentStatus.RESERVED,
-            reserved_until__gt=timezone.now(),
-        )
+        Assignment.objects.filter(rules.live_q(timezone.now()), project=project, rater=user)
         .order_by("reserved_at", "id")
         .values_list("id", flat=True)
         .first()
@@ -111,26 +88,29 @@ def _commit_without_flush_wait() -> None:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
-def _reserve(*, project: Project, user, pair_id: int, now) -> Assignment:
-    values = {
-        "project": project,
-        "status": AssignmentStatus.RESERVED,
-        "shown_order": random.choice([ShownOrder.AB, ShownOrder.BA]),
-        "token": uuid.uuid4(),
-        "reserved_at": now,
-        "reserved_until": now + timedelta(seconds=project.reservation_seconds),
-        "submitted_at": None,
-    }
+def _reserve_pair(
+    *, project: Project, user, pair_id: int, now, overlap: int | None
+) -> Assignment | None:
+    """Reserve `pair_id` for the rater by the queue's rule (rules.RESERVE): counted again when
+    the statement runs, None when `overlap` other raters hold it (no count for gold pairs:
+    `overlap` None). The caller holds the pair's row lock, or SQLite's write lock."""
     _commit_without_flush_wait()
-    # One upsert: the rater's own expired or skipped row for this pair is reused (one row per
-    # pair and rater), otherwise a new row is inserted.
-    [assignment] = Assignment.objects.bulk_create(
-        [Assignment(pair_id=pair_id, rater=user, **values)],
-        update_conflicts=True,
-        unique_fields=["pair", "rater"],
-        update_fields=list(values),
-    )
-    return assignment
+    token = uuid.uuid4()
+    adapt = connection.ops.adapt_datetimefield_value
+    params = {
+        "project": project.pk,
+        "pair": pair_id,
+        "user": user.pk,
+        "order": random.choice([ShownOrder.AB, ShownOrder.BA]).value,
+        "token": Assignment._meta.get_field("token").get_db_prep_value(token, connection),
+        "now": adapt(now),
+        "until": adapt(now + timedelta(seconds=project.reservation_seconds)),
+        "overlap": overlap,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(rules.python(rules.RESERVE), params)
+        row = cursor.fetchone()
+    return None if row is None else Assignment(id=row[0], pair_id=pair_id, rater=user)
 
 
 _PAGE_RELATED = ("post__image", "alt_a", "alt_b")
@@ -239,7 +219,9 @@ def assignment_next(
     gold = gold_pair_for_rater(project=project, user=user, policy=policy)
     if gold is not None:
         with transaction.atomic():
-            reserved = _reserve(project=project, user=user, pair_id=gold.pk, now=timezone.now())
+            reserved = _reserve_pair(
+                project=project, user=user, pair_id=gold.pk, now=timezone.now(), overlap=None
+            )
         return _fresh(_with_related(reserved.pk, project=project), policy=policy)
     if _fast():
         # A pair reserved now was never judged by this rater (the search excludes judged
@@ -257,23 +239,20 @@ def assignment_next(
 def _reserve_open_waiting(
     *, project: Project, user, policy, tried: list[int], with_skipped: bool = True
 ) -> Assignment | None:
-    """The ORM search and reservation (see assignment_next), never one of the `tried` pairs."""
-    overlap = project.overlap
+    """Next's search and reservation (see assignment_next) as statements run one by one, from
+    the project's first pair, waiting for row locks (PostgreSQL; SQLite serialises writers):
+    never one of the `tried` pairs. The same rules as altpref_reserve_next (rules.py)."""
     with transaction.atomic():
         now = timezone.now()
         # Until the search finds nothing, not a fixed number of tries: every pair it returns
         # is one it will not return again (`tried`). With a fixed number, raters racing over
         # the same open pairs (20 of them on a project with a long history, bench_rating
         # --prefill 1000000) were told their queue was empty while thousands were open.
-        while True:
-            pair_id = _open_pair_waiting(project=project, user=user, now=now, tried=tried)
-            if pair_id is None:
-                break
-            active = (
-                Assignment.objects.filter(_active(now), pair_id=pair_id).exclude(rater=user).count()
+        while (pair_id := _open_pair(project=project, user=user, now=now, tried=tried)) is not None:
+            reserved = _reserve_pair(
+                project=project, user=user, pair_id=pair_id, now=now, overlap=project.overlap
             )
-            if active < overlap:
-                reserved = _reserve(project=project, user=user, pair_id=pair_id, now=now)
+            if reserved is not None:
                 return _fresh(
                     _with_related(reserved.pk, project=project), policy=policy, judged=False
                 )
@@ -282,6 +261,28 @@ def _reserve_open_waiting(
         return (
             _fresh(_with_related(skipped.pk, project=project), policy=policy) if skipped else None
         )
+
+
+def _open_pair(*, project: Project, user, now, tried: list[int]) -> int | None:
+    """The most useful open pair for the rater (rules.SEARCH_STEPS), its row locked."""
+    params = {
+        "project": project.pk,
+        "user": user.pk,
+        "now": connection.ops.adapt_datetimefield_value(now),
+        "overlap": project.overlap,
+        "floor": 0,  # from the first pair: this search also finds pairs an undo reopened
+        "tried": rules.tried_param(tried),
+    }
+    lock = rules.lock_pair(wait=True)
+    # The first step (pairs other raters have started) only where a pair takes several.
+    steps = rules.SEARCH_STEPS if project.overlap > 1 else rules.SEARCH_STEPS[1:]
+    with connection.cursor() as cursor:
+        for step in steps:
+            cursor.execute(rules.python(step, lock=lock), params)
+            row = cursor.fetchone()
+            if row is not None:
+                return row[0]
+    return None
 
 
 def assignment_prefetch(*, project: Project, user, policy, current_id: int) -> Assignment | None:
@@ -295,9 +296,7 @@ def assignment_prefetch(*, project: Project, user, policy, current_id: int) -> A
     rating hot path (the ORM form of the search, PostgreSQL and SQLite alike).
     """
     now = timezone.now()
-    mine = Assignment.objects.filter(
-        project=project, rater=user, status=AssignmentStatus.RESERVED, reserved_until__gt=now
-    )
+    mine = Assignment.objects.filter(rules.live_q(now), project=project, rater=user)
     current = (
         Assignment.objects.filter(pk=current_id, rater=user)
         .values_list("pair_id", "reserved_at")
@@ -319,7 +318,9 @@ def assignment_prefetch(*, project: Project, user, policy, current_id: int) -> A
     gold = gold_pair_for_rater(project=project, user=user, policy=policy)
     if gold is not None:
         with transaction.atomic():
-            reserved = _reserve(project=project, user=user, pair_id=gold.pk, now=now)
+            reserved = _reserve_pair(
+                project=project, user=user, pair_id=gold.pk, now=now, overlap=None
+            )
         return _fresh(_with_related(reserved.pk, project=project), policy=policy, judged=False)
     # Never the current pair again (the search does not skip the rater's live reservation:
     # Next never searches while there is one), and never a skipped one (that comes back only
@@ -338,12 +339,7 @@ def assignment_activate(*, assignment_id: int, user) -> bool:
         assignment = (
             Assignment.objects.select_for_update(no_key=True)
             .select_related("project")
-            .filter(
-                pk=assignment_id,
-                rater=user,
-                status=AssignmentStatus.RESERVED,
-                reserved_until__gt=now,
-            )
+            .filter(rules.live_q(now), pk=assignment_id, rater=user)
             .first()
         )
         if assignment is None:
@@ -359,27 +355,6 @@ def _fast() -> bool:
     return connection.vendor == "postgresql"
 
 
-def _open_pair_waiting(*, project: Project, user, now, tried: list[int]) -> int | None:
-    """The most useful open pair, row-locked, waiting for locks (the ORM form of the search)."""
-    own = Assignment.objects.filter(pair=OuterRef("pk"), rater=user).exclude(
-        status=AssignmentStatus.RESERVED
-    )
-    judged = Judgement.objects.filter(
-        pair=OuterRef("pk"), rater_user=user, kind=JudgementKind.HUMAN
-    )
-    return (
-        CandidatePair.objects.filter(~Exists(own), ~Exists(judged), post__project=project)
-        .exclude(source=PairSource.GOLD)
-        .exclude(pk__in=tried)
-        .annotate(active=_active_count(OuterRef("pk"), now))
-        .filter(active__lt=project.overlap)
-        .order_by("-active", F("known_preference").asc(nulls_first=True), "id")
-        .select_for_update(of=("self",), no_key=True)
-        .values_list("pk", flat=True)
-        .first()
-    )
-
-
 def _fresh(assignment: Assignment, *, policy, judged: bool | None = None) -> Assignment:
     assignment.policy = policy
     # With blind-first, verdicts show only once the rater has judged the pair; unknown -> ask.
@@ -388,24 +363,24 @@ def _fresh(assignment: Assignment, *, policy, judged: bool | None = None) -> Ass
 
 
 def _next_skipped(*, project: Project, user, now) -> Assignment | None:
+    """The rater's oldest skipped item with a free slot again, reserved (skip policy "later")."""
     policy = QueuePolicy.objects.filter(project=project).values_list("skip_policy", flat=True)
     if (policy.first() or SkipPolicy.OTHERS) != SkipPolicy.LATER:
         return None
-    skipped = (
-        Assignment.objects.filter(project=project, rater=user, status=AssignmentStatus.SKIPPED)
-        .annotate(active=_active_count(OuterRef("pair_id"), now))
-        .filter(active__lt=project.overlap)
-        .order_by("reserved_at")
+    params = {
+        "project": project.pk,
+        "user": user.pk,
+        "now": connection.ops.adapt_datetimefield_value(now),
+        "overlap": project.overlap,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(rules.python(rules.SKIPPED, lock=rules.lock_pair(wait=True)), params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return _reserve_pair(
+        project=project, user=user, pair_id=row[0], now=now, overlap=project.overlap
     )
-    if connection.features.has_select_for_update_skip_locked:
-        skipped = skipped.select_for_update(skip_locked=True, of=("self",), no_key=True)
-    first = skipped.first()
-    if first is None:
-        return None
-    CandidatePair.objects.select_for_update(no_key=True).filter(pk=first.pair_id).first()
-    if Assignment.objects.filter(_active(now), pair_id=first.pair_id).count() >= project.overlap:
-        return None
-    return _reserve(project=project, user=user, pair_id=first.pair_id, now=now)
 
 
 def _locked_assignment(*, assignment_id: int, user, lock_pair: bool = False) -> Assignment:
@@ -508,8 +483,7 @@ _SUBMIT_WRITE_SQL = """
     WITH done AS (
         UPDATE preferences_assignment SET status = 'done', submitted_at = %(now)s::timestamptz
         WHERE id = %(id)s::bigint AND rater_id = %(user)s::integer
-        AND (NOT %(guard)s::boolean
-             OR (status = 'reserved' AND reserved_until > %(now)s::timestamptz))
+        AND (NOT %(guard)s::boolean OR {live})
         RETURNING pair_id
     ), answers AS (
         INSERT INTO preferences_judgement
@@ -528,7 +502,9 @@ _SUBMIT_WRITE_SQL = """
         WHERE %(changed)s::boolean AND EXISTS (SELECT 1 FROM done)
         ON CONFLICT (pair_id) DO NOTHING
     )
-    SELECT COUNT(*) FROM done"""
+    SELECT COUNT(*) FROM done""".replace(
+    "{live}", rules.LIVE.format(a="preferences_assignment", now="%(now)s::timestamptz")
+)
 
 
 def _submit_read(*, assignment_id: int, user, lock: bool) -> _SubmitItem | None:
@@ -706,7 +682,7 @@ def assignment_submit(
             raise NotFound("No such item in your queue.")
         now = timezone.now()
         assignment = item.assignment
-        if assignment.status == AssignmentStatus.RESERVED and assignment.reserved_until > now:
+        if rules.is_live(assignment, now):
             new = _submit_plan(item=item, user=user, answers=answers, rationale=rationale, now=now)
             if _submit_write(item=item, new=new, now=now, guard=True):
                 if new:
@@ -725,11 +701,16 @@ def assignment_submit(
             raise ApplicationError("You skipped this item; it is no longer yours.", status_code=409)
         now = timezone.now()
         if assignment.reserved_until <= now:
-            taken = (
-                Assignment.objects.filter(_active(now), pair_id=assignment.pair_id)
-                .exclude(pk=assignment.pk)
-                .count()
-            )
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    rules.python(rules.OTHERS_ACTIVE),
+                    {
+                        "pair": assignment.pair_id,
+                        "user": user.pk,
+                        "now": connection.ops.adapt_datetimefield_value(now),
+                    },
+                )
+                taken = cursor.fetchone()[0]
             if taken >= item.overlap:
                 raise ApplicationError(
                     "Your reservation for this item ran out and other raters took it; "

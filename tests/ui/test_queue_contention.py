@@ -24,7 +24,7 @@ def test_a_rater_beaten_to_many_pairs_in_a_row_still_gets_an_open_one(project, m
     pairs = make_pairs(project=project, n=queue._NEXT_ATTEMPTS + 4)
     rater, others = member("r1"), member("r2")
     taken = []
-    real_search = queue._open_pair_waiting
+    real_search = queue._open_pair
 
     def beaten_to_it(**kwargs):
         pair_id = real_search(**kwargs)
@@ -37,7 +37,7 @@ def test_a_rater_beaten_to_many_pairs_in_a_row_still_gets_an_open_one(project, m
             taken.append(pair_id)
         return pair_id
 
-    monkeypatch.setattr(queue, "_open_pair_waiting", beaten_to_it)
+    monkeypatch.setattr(queue, "_open_pair", beaten_to_it)
     monkeypatch.setattr(queue, "_fast", lambda: False)  # straight to the waiting search
     got = assignment_next(project=project, user=rater)
     assert got is not None
