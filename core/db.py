@@ -161,3 +161,36 @@ def as_saved(instance: models.Model) -> models.Model:
     instance._state.adding = False
     instance._state.db = DEFAULT_DB_ALIAS
     return instance
+
+
+def json_rows(columns: tuple[str, ...], source: str, *, order: str = "", vendor: str) -> str:
+    """A scalar subquery: `columns` of the rows of `source` ("table alias WHERE ...") as a JSON
+    array of arrays, in `order`; NULL (PostgreSQL) or [] (SQLite) when there are none.
+
+    PostgreSQL aggregates in order; SQLite's json_group_array takes the rows in the order a
+    subquery gives them, so there the columns are named and selected in order first.
+    """
+    order_by = f" ORDER BY {order}" if order else ""
+    if vendor == "postgresql":
+        return f"(SELECT json_agg(json_build_array({', '.join(columns)}){order_by}) FROM {source})"
+    named = ", ".join(f"{column} AS c{i}" for i, column in enumerate(columns))
+    cells = ", ".join(f"c{i}" for i in range(len(columns)))
+    return (
+        f"(SELECT json_group_array(json_array({cells}))"
+        f" FROM (SELECT {named} FROM {source}{order_by}))"
+    )
+
+
+def raw_value(model: type[models.Model], field: str, value):
+    """A column of `model.field` read by raw SQL, as the ORM would give it. psycopg already
+    returns PostgreSQL's values typed; SQLite returns datetimes naive or as text and UUIDs as
+    hex, which the backend's converters turn into what the ORM returns."""
+    from django.db import connection
+
+    if value is None or connection.vendor == "postgresql":
+        return value
+    column = model._meta.get_field(field).get_col(model._meta.db_table)
+    converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+    for convert in converters:
+        value = convert(value, column, connection)
+    return value

@@ -48,7 +48,7 @@ def _fast() -> bool:
     return connection.vendor == "postgresql"
 
 
-ROLE_SQL = """CASE WHEN %(staff)s::boolean THEN 'admin' ELSE
+ROLE_SQL = """CASE WHEN CAST(%(staff)s AS boolean) THEN 'admin' ELSE
     (SELECT m.role FROM annotate_membership m
      WHERE m.project_id = {project} AND m.user_id = %(user)s) END"""
 

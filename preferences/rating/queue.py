@@ -25,12 +25,12 @@ from django.db.models import OuterRef, Subquery, Value
 from django.utils import timezone
 
 from annotate.models import Membership, Post, Project, Role
-from core.db import PreparedCursor, as_saved
+from core.db import PreparedCursor, as_saved, json_rows, raw_value
 from core.errors import ApplicationError, NotFound
 from core.validation import text_check_storable
 
 from ..consensus.models import ConsensusPolicy
-from ..consensus.selectors import consensus_policy_get, gold_pair_for_rater, llm_verdicts_visible
+from ..consensus.selectors import gold_pair_for_rater, llm_verdicts_visible
 from ..marks import consensus_refresh_request, pairs_mark_changed
 from ..models import (
     CHOICE_VALUES,
@@ -455,16 +455,29 @@ class _SubmitItem:
     blind_first: bool
 
 
-_SUBMIT_READ_SQL = f"""
+def _submit_read_sql(vendor: str, *, lock: bool) -> str:
+    """Submit's read: the assignment, pair, project, the rater's role, the active facets, the
+    rater's own answers, whether LLM verdicts exist and the blind-first policy, in one
+    statement on either database; with `lock`, PostgreSQL locks the assignment and pair rows
+    (SQLite serialises writers instead)."""
+    facets = json_rows(
+        ("f.id", "f.key", "f.label", "f.required"),
+        "preferences_facet f WHERE f.project_id = a.project_id AND f.is_active",
+        order="f.position, f.id",
+        vendor=vendor,
+    )
+    own = json_rows(
+        ("j.id", "j.facet_id", "j.choice", "j.client_key"),
+        "preferences_judgement j WHERE j.pair_id = a.pair_id"
+        " AND j.rater_user_id = %(user)s AND j.kind = 'human'",
+        vendor=vendor,
+    )
+    sql = f"""
     SELECT a.project_id, a.pair_id, a.status, a.shown_order, a.token, a.reserved_at,
            a.reserved_until, p.post_id, pr.overlap,
            {ROLE_SQL.format(project="a.project_id")},
-           (SELECT json_agg(json_build_array(f.id, f.key, f.label, f.required)
-                            ORDER BY f.position, f.id)
-            FROM preferences_facet f WHERE f.project_id = a.project_id AND f.is_active),
-           (SELECT json_agg(json_build_array(j.id, j.facet_id, j.choice, j.client_key))
-            FROM preferences_judgement j WHERE j.pair_id = a.pair_id
-            AND j.rater_user_id = %(user)s AND j.kind = 'human'),
+           {facets},
+           {own},
            EXISTS (SELECT 1 FROM preferences_judgement j
                    WHERE j.pair_id = a.pair_id AND j.kind = 'llm'),
            (SELECT cp.blind_first FROM consensus_consensuspolicy cp
@@ -473,18 +486,23 @@ _SUBMIT_READ_SQL = f"""
     JOIN preferences_candidatepair p ON p.id = a.pair_id
     JOIN annotate_project pr ON pr.id = a.project_id
     WHERE a.id = %(id)s AND a.rater_id = %(user)s"""
-_SUBMIT_READ_LOCKED_SQL = _SUBMIT_READ_SQL + "\n    FOR NO KEY UPDATE OF a, p"
+    return sql + "\n    FOR NO KEY UPDATE OF a, p" if lock and vendor == "postgresql" else sql
 
-# The answers, the pair marked pending for the consensus refresh, and the assignment done, in one
-# statement. `guard` is the optimistic Submit's condition: the reservation is still live and
-# still this rater's, re-checked on the row as it stands when the statement locks it (a
-# concurrent double submit waits, then finds it done and writes nothing).
-_SUBMIT_WRITE_SQL = """
-    WITH done AS (
-        UPDATE preferences_assignment SET status = 'done', submitted_at = %(now)s::timestamptz
-        WHERE id = %(id)s::bigint AND rater_id = %(user)s::integer
-        AND (NOT %(guard)s::boolean OR {live})
-        RETURNING pair_id
+
+_SUBMIT_READ_SQL = {
+    (vendor, lock): _submit_read_sql(vendor, lock=lock)
+    for vendor in ("postgresql", "sqlite")
+    for lock in (False, True)
+}
+
+# PostgreSQL: the answers, the pair marked pending for the consensus refresh, and the assignment
+# done (rules.SUBMIT_DONE), in one statement. A concurrent double submit waits for the row,
+# then finds it done and writes nothing.
+_SUBMIT_WRITE_SQL = (
+    """
+    WITH done AS ("""
+    + rules.python(rules.SUBMIT_DONE, vendor="postgresql")
+    + """
     ), answers AS (
         INSERT INTO preferences_judgement
             (pair_id, facet_id, kind, rater_user_id, rater_llm_id, choice, shown_order,
@@ -502,32 +520,22 @@ _SUBMIT_WRITE_SQL = """
         WHERE %(changed)s::boolean AND EXISTS (SELECT 1 FROM done)
         ON CONFLICT (pair_id) DO NOTHING
     )
-    SELECT COUNT(*) FROM done""".replace(
-    "{live}", rules.LIVE.format(a="preferences_assignment", now="%(now)s::timestamptz")
+    SELECT COUNT(*) FROM done"""
 )
 
 
+def _rating_cursor():
+    """PostgreSQL: a PreparedCursor (the hot path's statements, planned once per connection);
+    other databases: Django's cursor."""
+    return PreparedCursor(connection) if connection.vendor == "postgresql" else connection.cursor()
+
+
 def _submit_read(*, assignment_id: int, user, lock: bool) -> _SubmitItem | None:
-    if not _fast():
-        try:
-            assignment = _locked_assignment(assignment_id=assignment_id, user=user, lock_pair=True)
-        except NotFound:
-            return None
-        seen = list(Judgement.objects.filter(pair_id=assignment.pair_id))
-        project = assignment.project
-        return _SubmitItem(
-            assignment=assignment,
-            role=assignment.member_role,
-            overlap=project.overlap,
-            facets=list(Facet.objects.filter(project=project, is_active=True)),
-            own=[j for j in seen if j.kind == JudgementKind.HUMAN and j.rater_user_id == user.pk],
-            llm_exists=any(j.kind == JudgementKind.LLM for j in seen),
-            blind_first=consensus_policy_get(project=project).blind_first,
-        )
     params = {"id": assignment_id, "user": user.pk, "staff": user.is_staff}
-    with PreparedCursor(connection) as cursor:
-        sql = _SUBMIT_READ_LOCKED_SQL if lock else _SUBMIT_READ_SQL
-        row = cursor.execute(sql, params).fetchone()
+    vendor = "postgresql" if connection.vendor == "postgresql" else "sqlite"
+    with _rating_cursor() as cursor:
+        cursor.execute(_SUBMIT_READ_SQL[vendor, lock], params)
+        row = cursor.fetchone()
     if row is None:
         return None
     (project_id, pair_id, status, order, token, reserved_at, reserved_until, post_id, overlap,
@@ -541,9 +549,9 @@ def _submit_read(*, assignment_id: int, user, lock: bool) -> _SubmitItem | None:
             rater=user,
             status=status,
             shown_order=order,
-            token=token,
-            reserved_at=reserved_at,
-            reserved_until=reserved_until,
+            token=raw_value(Assignment, "token", token),
+            reserved_at=raw_value(Assignment, "reserved_at", reserved_at),
+            reserved_until=raw_value(Assignment, "reserved_until", reserved_until),
         )
     )
     return _SubmitItem(
@@ -551,7 +559,7 @@ def _submit_read(*, assignment_id: int, user, lock: bool) -> _SubmitItem | None:
         role=role,
         overlap=overlap,
         facets=[
-            as_saved(Facet(id=i, project_id=project_id, key=k, label=label, required=req))
+            as_saved(Facet(id=i, project_id=project_id, key=k, label=label, required=bool(req)))
             for i, k, label, req in json_column(facets) or []
         ],
         own=[
@@ -568,8 +576,8 @@ def _submit_read(*, assignment_id: int, user, lock: bool) -> _SubmitItem | None:
             )
             for i, f, c, key in json_column(own) or []
         ],
-        llm_exists=llm_exists,
-        blind_first=_POLICY_BLIND_FIRST if blind_first is None else blind_first,
+        llm_exists=bool(llm_exists),
+        blind_first=_POLICY_BLIND_FIRST if blind_first is None else bool(blind_first),
     )
 
 
@@ -577,17 +585,43 @@ _POLICY_BLIND_FIRST = ConsensusPolicy._meta.get_field("blind_first").default
 
 
 def _submit_write(*, item: _SubmitItem, new: list[Judgement], now, guard: bool = False) -> bool:
-    """Store the new answers and mark the assignment done; False when `guard` found the
-    reservation no longer live (nothing written)."""
+    """Store the new answers and mark the assignment done (rules.SUBMIT_DONE); False when
+    `guard` found the reservation no longer live (nothing written)."""
     assignment = item.assignment
-    if not _fast():
-        if new:
-            Judgement.objects.bulk_create(new)
-            pairs_mark_changed(project_id=assignment.project_id, pair_ids=[assignment.pair_id])
+    try:
+        if connection.vendor == "postgresql":
+            written = _submit_write_one_statement(
+                assignment=assignment, new=new, now=now, guard=guard
+            )
+        else:
+            # SQLite has no data-modifying WITH: the same steps in one transaction.
+            with transaction.atomic(), connection.cursor() as cursor:
+                params = {
+                    "id": assignment.pk,
+                    "user": assignment.rater_id,
+                    "now": connection.ops.adapt_datetimefield_value(now),
+                    "guard": guard,
+                }
+                cursor.execute(rules.python(rules.SUBMIT_DONE), params)
+                written = cursor.fetchone() is not None
+                if written and new:
+                    Judgement.objects.bulk_create(new)
+                    pairs_mark_changed(
+                        project_id=assignment.project_id, pair_ids=[assignment.pair_id]
+                    )
+    except IntegrityError:
+        # A concurrent identical write won (unique answer per rater, facet and pair).
+        raise ApplicationError(
+            "These answers were changed by another request at the same moment; reload and retry.",
+            status_code=409,
+        ) from None
+    if written:
         assignment.status = AssignmentStatus.DONE
         assignment.submitted_at = now
-        assignment.save(update_fields=["status", "submitted_at"])
-        return True
+    return bool(written)
+
+
+def _submit_write_one_statement(*, assignment: Assignment, new: list[Judgement], now, guard) -> int:
     first = new[0] if new else None
     params = {
         "id": assignment.pk,
@@ -605,19 +639,8 @@ def _submit_write(*, item: _SubmitItem, new: list[Judgement], now, guard: bool =
         "changed": bool(new),
         "guard": guard,
     }
-    try:
-        with PreparedCursor(connection) as cursor:
-            written = cursor.execute(_SUBMIT_WRITE_SQL, params).fetchone()[0]
-    except IntegrityError:
-        # A concurrent identical write won (unique answer per rater, facet and pair).
-        raise ApplicationError(
-            "These answers were changed by another request at the same moment; reload and retry.",
-            status_code=409,
-        ) from None
-    if written:
-        assignment.status = AssignmentStatus.DONE
-        assignment.submitted_at = now
-    return bool(written)
+    with PreparedCursor(connection) as cursor:
+        return cursor.execute(_SUBMIT_WRITE_SQL, params).fetchone()[0]
 
 
 def _submit_plan(
@@ -670,24 +693,23 @@ def assignment_submit(
     stores nothing more. Every active facet must be answered. The pair is marked pending in
     the same transaction and its consensus rebuilt soon after, off the request.
 
-    On PostgreSQL a submit within its live reservation takes two statements and no
-    transaction of its own: a read, then one guarded write (the reservation holds its slot,
-    so the overlap cannot move). Anything else (done, skipped, expired, or changed in between)
-    takes the locked path below.
+    A submit within its live reservation takes a read, then one guarded write (the
+    reservation holds its slot, so the overlap cannot move); on PostgreSQL that is two
+    statements and no transaction of its own. Anything else (done, skipped, expired, or
+    changed in between) takes the locked path below.
     """
     text_check_storable(rationale, what="The rationale")
-    if _fast():
-        item = _submit_read(assignment_id=assignment_id, user=user, lock=False)
-        if item is None:
-            raise NotFound("No such item in your queue.")
-        now = timezone.now()
-        assignment = item.assignment
-        if rules.is_live(assignment, now):
-            new = _submit_plan(item=item, user=user, answers=answers, rationale=rationale, now=now)
-            if _submit_write(item=item, new=new, now=now, guard=True):
-                if new:
-                    _refresh_after_commit(assignment.project_id)
-                return assignment, True
+    item = _submit_read(assignment_id=assignment_id, user=user, lock=False)
+    if item is None:
+        raise NotFound("No such item in your queue.")
+    now = timezone.now()
+    assignment = item.assignment
+    if rules.is_live(assignment, now):
+        new = _submit_plan(item=item, user=user, answers=answers, rationale=rationale, now=now)
+        if _submit_write(item=item, new=new, now=now, guard=True):
+            if new:
+                _refresh_after_commit(assignment.project_id)
+            return assignment, True
     with transaction.atomic():
         # The pair's row lock makes submits on one pair take turns: the overlap recount below
         # sees the answers before it.
@@ -725,8 +747,8 @@ def assignment_submit(
 
 
 def _refresh_after_commit(project_id: int) -> None:
-    # The raw-SQL submit marks its pair in the same statement, so it queues the refresh here;
-    # the ORM path marked through pairs_mark_changed, which queued it already.
+    # PostgreSQL's one-statement submit marks its pair itself, so the refresh is queued here;
+    # SQLite's steps marked it through pairs_mark_changed, which queued it already.
     if _fast():
         transaction.on_commit(lambda: consensus_refresh_request(project_id=project_id))
 

@@ -129,6 +129,17 @@ OTHERS_ACTIVE = (
     " AND a.rater_id <> {user} AND " + ACTIVE.format(a="a", now="{now}")
 )
 
+# Submit: the assignment done; with `guard` (the optimistic Submit, which read it without a
+# lock) only while its reservation is still live, checked on the row as the statement finds it.
+SUBMIT_DONE = (
+    """UPDATE preferences_assignment SET status = 'done', submitted_at = {now}
+        WHERE id = {id} AND rater_id = {user}
+        AND (NOT {guard} OR """
+    + LIVE.format(a="preferences_assignment", now="{now}")
+    + """)
+        RETURNING pair_id"""
+)
+
 # How many pairs the rater could still be served: not gold, not full, not theirs again.
 REMAINING = (
     """SELECT COUNT(*) FROM preferences_candidatepair p
@@ -151,24 +162,40 @@ SKIPPED = (
         ORDER BY s.reserved_at, s.id LIMIT 1{lock}"""
 )
 
-_PARAMS = ("project", "user", "now", "until", "overlap", "floor", "order", "token", "pair")
+# Parameter slots, and their types where PostgreSQL binds on the server (PreparedCursor).
+_TYPES = {
+    "project": "bigint",
+    "user": "integer",
+    "now": "timestamptz",
+    "until": "timestamptz",
+    "overlap": "integer",
+    "floor": "bigint",
+    "order": "varchar",
+    "token": "uuid",
+    "pair": "bigint",
+    "id": "bigint",
+    "guard": "boolean",
+}
 
 
-def python(template: str, *, lock: str = "", **slots: str) -> str:
-    """The template for a Django cursor: slots become %(name)s parameters (`tried` a list,
-    `top` the project's last started pair); `lock` is the lock clause or empty."""
-    if connection.vendor == "postgresql":
+def python(template: str, *, lock: str = "", vendor: str | None = None, **slots: str) -> str:
+    """The template for a Django cursor or PreparedCursor on `vendor` (the connection's by
+    default): slots become %(name)s parameters, typed on PostgreSQL (`tried` a list, `top` the
+    project's last started pair); `lock` is the lock clause or empty."""
+    vendor = vendor or connection.vendor
+    if vendor == "postgresql":
+        names = {name: f"%({name})s::{kind}" for name, kind in _TYPES.items()}
         not_tried = "NOT (p.id = ANY(%(tried)s::bigint[]))"
     else:
+        names = {name: f"%({name})s" for name in _TYPES}
         not_tried = "p.id NOT IN (SELECT value FROM json_each(%(tried)s))"
-    names = {name: f"%({name})s" for name in _PARAMS}
     return template.format(
         **names,
         into="",
         lock=f" {lock}" if lock else "",
         not_tried=not_tried,
         top="(SELECT MAX(t.pair_id) FROM preferences_assignment t"
-        " WHERE t.project_id = %(project)s)",
+        f" WHERE t.project_id = {names['project']})",
         returning="id",
         **slots,
     )
@@ -242,7 +269,7 @@ def reserve_function() -> str:
     caller searches again with python()'s statements, waiting for locks. In a VOLATILE
     function each statement takes a new snapshot, so RESERVE's count sees every reservation
     committed before the search's lock was granted."""
-    names = {name: f"p_{name}" for name in _PARAMS} | {"pair": "v_pair"}
+    names = {name: f"p_{name}" for name in _TYPES} | {"pair": "v_pair"}
     slots = dict(
         names,
         into=" INTO v_pair",

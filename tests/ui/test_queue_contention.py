@@ -6,8 +6,8 @@ import uuid
 import pytest
 from django.utils import timezone
 
-from preferences.rating import queue
 from preferences.models import Assignment, AssignmentStatus
+from preferences.rating import queue
 from preferences.rating.queue import assignment_next
 
 from .factories import make_pairs
