@@ -194,3 +194,9 @@ def raw_value(model: type[models.Model], field: str, value):
     for convert in converters:
         value = convert(value, column, connection)
     return value
+
+
+def statement_cursor(connection):
+    """A cursor for the rating path's raw statements: on PostgreSQL a PreparedCursor (each
+    statement planned once per connection), elsewhere Django's own."""
+    return PreparedCursor(connection) if connection.vendor == "postgresql" else connection.cursor()

@@ -1,7 +1,9 @@
 """Reads for the judge screen: the rater's state in a project, and everything one item's page
-shows. The queue's hot path: on PostgreSQL each is one SQL statement (the ORM spent more time
-building its queries than the database spent answering them); other databases (SQLite for
-`make run`) get the same data through the ORM.
+shows. The queue's hot path: each is one SQL statement on either database (the ORM spent more
+time building these queries than PostgreSQL spent answering them), prepared once per
+connection on PostgreSQL (core.db.statement_cursor). What differs by database is rendered, not
+written twice: JSON rows (core.db.json_rows) and the rater's progress, which PostgreSQL keeps in
+a row by triggers and SQLite counts from the history (selectors.rater_progress).
 """
 
 from __future__ import annotations
@@ -13,13 +15,12 @@ from django.db import connection
 from django.utils import timezone
 
 from annotate.models import AltText, Image, Post, Project
-from core.db import PreparedCursor, as_saved
+from core.db import as_saved, json_rows, raw_value, statement_cursor
 from core.errors import NotFound
 
 from ..consensus.models import ConsensusPolicy
-from ..consensus.selectors import consensus_policy_get
 from ..models import Assignment, CandidatePair, Facet
-from ..selectors import progress_dict
+from ..selectors import progress_dict, rater_progress
 from .rules import LIVE
 
 
@@ -44,10 +45,6 @@ class JudgePage:
     progress: dict = field(default_factory=dict)
 
 
-def _fast() -> bool:
-    return connection.vendor == "postgresql"
-
-
 ROLE_SQL = """CASE WHEN CAST(%(staff)s AS boolean) THEN 'admin' ELSE
     (SELECT m.role FROM annotate_membership m
      WHERE m.project_id = {project} AND m.user_id = %(user)s) END"""
@@ -60,21 +57,22 @@ _STATE_SQL = f"""
                                          WHERE a.rater_id = %(user)s AND a.project_id = pr.id)
     FROM annotate_project pr
     LEFT JOIN consensus_consensuspolicy cp ON cp.project_id = pr.id
-    LEFT JOIN LATERAL (
-        SELECT a.id, a.pair_id, a.shown_order FROM preferences_assignment a
+    -- The rater's oldest live reservation (an index scan on the subquery's id on PostgreSQL).
+    LEFT JOIN preferences_assignment cur ON cur.id = (
+        SELECT a.id FROM preferences_assignment a
         WHERE a.rater_id = %(user)s AND a.project_id = pr.id
-        AND {LIVE.format(a="a", now="%(now)s")} ORDER BY a.reserved_at, a.id LIMIT 1) cur ON TRUE
+        AND {LIVE.format(a="a", now="%(now)s")} ORDER BY a.reserved_at, a.id LIMIT 1)
     WHERE pr.id = %(project)s"""
 
 
 def rater_state(*, user, project_id: int) -> RaterState:
     """The project, the user's role, the policy and the user's live reservation, or NotFound
     for a project the user is not a member of (staff act as admins)."""
-    if not _fast():
-        return _rater_state_orm(user=user, project_id=project_id)
-    params = {"project": project_id, "user": user.pk, "staff": user.is_staff, "now": timezone.now()}
-    with PreparedCursor(connection) as cursor:
-        row = cursor.execute(_STATE_SQL, params).fetchone()
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    params = {"project": project_id, "user": user.pk, "staff": user.is_staff, "now": now}
+    with statement_cursor(connection) as cursor:
+        cursor.execute(_STATE_SQL, params)
+        row = cursor.fetchone()
     if row is None or row[6] is None:
         raise NotFound("No such project.")
     (pid, name, guidelines, overlap, seconds, created, role, cp_id, blind, gold,
@@ -86,11 +84,15 @@ def rater_state(*, user, project_id: int) -> RaterState:
             guidelines=guidelines,
             overlap=overlap,
             reservation_seconds=seconds,
-            created_at=created,
+            created_at=raw_value(Project, "created_at", created),
         )
     )
+    # Only the fields the queue reads (blind_first, gold_rate) come from the database; the
+    # others keep their defaults.
     policy = (
-        as_saved(ConsensusPolicy(id=cp_id, project=project, blind_first=blind, gold_rate=gold))
+        as_saved(
+            ConsensusPolicy(id=cp_id, project=project, blind_first=bool(blind), gold_rate=gold)
+        )
         if cp_id is not None
         else ConsensusPolicy(project=project)
     )
@@ -99,56 +101,59 @@ def rater_state(*, user, project_id: int) -> RaterState:
         role=role,
         policy=policy,
         current=current_id and (current_id, current_pair_id, current_order),
-        started=started,
+        started=bool(started),
     )
 
 
-def _rater_state_orm(*, user, project_id: int) -> RaterState:
-    from ..selectors import project_with_role_for_user
-    from .queue import assignment_current
+# The rater's progress (selectors.rater_progress): on PostgreSQL from the rater's progress row,
+# kept by triggers (preferences/sql/rater_progress_v1.sql): counting it from the history here
+# read every item the rater had done in the project, on every Next. SQLite has no such
+# triggers: page_from_row counts from the history instead.
+_PROGRESS_COLUMNS = {
+    "postgresql": """COALESCE((SELECT rp.items_done FROM preferences_raterprogress rp
+                     WHERE rp.rater_id = a.rater_id AND rp.project_id = a.project_id), 0),
+           (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s.seconds::float8)
+            FROM preferences_raterprogress rp,
+                 jsonb_array_elements_text(rp.recent_seconds) AS s(seconds)
+            WHERE rp.rater_id = a.rater_id AND rp.project_id = a.project_id)""",
+    "sqlite": "NULL, NULL",
+}
 
-    project, role = project_with_role_for_user(user=user, project_id=project_id)
-    current = assignment_current(project=project, user=user)
-    started = current is not None or Assignment.objects.filter(project=project, rater=user).exists()
-    return RaterState(
-        project=project,
-        role=role,
-        policy=consensus_policy_get(project=project),
-        current=current and (current.pk, current.pair_id, current.shown_order),
-        started=started,
+
+def _page_sql(vendor: str, *, assignment: str, where: str) -> str:
+    """One item's page: the assignment (`assignment`, a table or a subquery as a), its pair,
+    post, image, both alt-texts, the facets, the LLM verdicts the rater may see, the undo
+    link and the rater's progress."""
+    facets = json_rows(
+        ("f.id", "f.key", "f.label", "f.question", "f.position", "f.required"),
+        "preferences_facet f WHERE f.project_id = a.project_id AND f.is_active",
+        order="f.position, f.id",
+        vendor=vendor,
     )
-
-
-_PAGE_SQL = """
+    llm = json_rows(
+        ("f.key", "j.choice"),
+        "preferences_judgement j JOIN preferences_facet f ON f.id = j.facet_id"
+        " WHERE j.pair_id = a.pair_id AND j.kind = 'llm'",
+        order="j.id",
+        vendor=vendor,
+    )
+    return f"""
     SELECT a.id, a.project_id, a.pair_id, a.rater_id, a.status, a.shown_order, a.token,
            a.reserved_at, a.reserved_until, a.submitted_at,
            p.post_id, p.alt_a_id, p.alt_b_id, p.source, p.known_preference,
            po.platform, po.context, po.external_id, po.image_id,
            im.sha256, im.width, im.height, aa.text, ab.text,
-           (SELECT json_agg(json_build_array(f.id, f.key, f.label, f.question, f.position,
-                                             f.required)
-                            ORDER BY f.position, f.id)
-            FROM preferences_facet f WHERE f.project_id = a.project_id AND f.is_active),
+           {facets},
            -- LLM verdicts only when the rater may see them: %(llm)s is true, false, or null
            -- for "once the rater has judged the pair" (blind-first on an item judged before).
-           CASE WHEN %(llm)s::boolean OR (%(llm)s::boolean IS NULL AND EXISTS (
+           CASE WHEN CAST(%(llm)s AS boolean) OR (CAST(%(llm)s AS boolean) IS NULL AND EXISTS (
                     SELECT 1 FROM preferences_judgement h WHERE h.pair_id = a.pair_id
                     AND h.rater_user_id = a.rater_id AND h.kind = 'human'))
-           THEN (SELECT json_agg(json_build_array(f.key, j.choice) ORDER BY j.id)
-                 FROM preferences_judgement j JOIN preferences_facet f ON f.id = j.facet_id
-                 WHERE j.pair_id = a.pair_id AND j.kind = 'llm') END,
+           THEN {llm} END,
            (SELECT u.id FROM preferences_assignment u
             WHERE u.rater_id = a.rater_id AND u.project_id = a.project_id AND u.status = 'done'
             AND u.reserved_until > %(now)s ORDER BY u.submitted_at DESC, u.id DESC LIMIT 1),
-           -- The rater's progress (preferences.selectors.rater_progress), kept in one row by
-           -- triggers (preferences/sql/rater_progress_v1.sql): counting it from the history
-           -- here read every item the rater had done in the project, on every Next.
-           COALESCE((SELECT rp.items_done FROM preferences_raterprogress rp
-                     WHERE rp.rater_id = a.rater_id AND rp.project_id = a.project_id), 0),
-           (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s.seconds::float8)
-            FROM preferences_raterprogress rp,
-                 jsonb_array_elements_text(rp.recent_seconds) AS s(seconds)
-            WHERE rp.rater_id = a.rater_id AND rp.project_id = a.project_id)
+           {_PROGRESS_COLUMNS[vendor]}
     FROM {assignment} a
     JOIN preferences_candidatepair p ON p.id = a.pair_id
     JOIN annotate_post po ON po.id = p.post_id
@@ -157,14 +162,15 @@ _PAGE_SQL = """
     JOIN annotate_alttext ab ON ab.id = p.alt_b_id
     {where}"""
 
-# One assignment's page.
-_ASSIGNMENT_PAGE_SQL = _PAGE_SQL.format(
-    assignment="preferences_assignment",
-    where="WHERE a.id = %(id)s",
-)
 
-# Next's search and reservation (preferences/sql/reserve_next_v2.sql), called by the queue
-# (preferences.rating.queue) alone or with the page below.
+# One assignment's page, per database.
+_ASSIGNMENT_PAGE_SQL = {
+    vendor: _page_sql(vendor, assignment="preferences_assignment", where="WHERE a.id = %(id)s")
+    for vendor in ("postgresql", "sqlite")
+}
+
+# Next's search and reservation (altpref_reserve_next, rendered from rules.py), called by the
+# queue alone or with the page below (PostgreSQL).
 RESERVE_NEXT_CALL = """altpref_reserve_next(
         %(project)s::bigint, %(user)s::integer, %(now)s::timestamptz, %(until)s::timestamptz,
         %(overlap)s::integer, %(floor)s::bigint, %(order)s::varchar, %(token)s::uuid,
@@ -173,7 +179,8 @@ RESERVE_NEXT_CALL = """altpref_reserve_next(
 # Next's reservation and the page of the pair it reserved, in one round trip: the reservation
 # stands in for the assignment row, which this statement could not see (its snapshot was taken
 # before the function inserted it). No row: nothing was free.
-RESERVE_PAGE_SQL = _PAGE_SQL.format(
+RESERVE_PAGE_SQL = _page_sql(
+    "postgresql",
     assignment=f"""(
         SELECT r_id AS id, %(project)s::bigint AS project_id, r_pair AS pair_id,
                %(user)s::integer AS rater_id, 'reserved'::varchar AS status,
@@ -192,17 +199,12 @@ def judge_page(
     policy's blind-first rule (shown once the rater has judged the pair)."""
     if policy is not None and not policy.blind_first:
         llm_visible = True
-    if not _fast():
-        return _judge_page_orm(
-            assignment_id=assignment_id,
-            project=project,
-            user=user,
-            llm_visible=llm_visible,
-            policy=policy,
-        )
-    params = {"id": assignment_id, "llm": llm_visible, "now": timezone.now()}
-    with PreparedCursor(connection) as cursor:
-        row = cursor.execute(_ASSIGNMENT_PAGE_SQL, params).fetchone()
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    params = {"id": assignment_id, "llm": llm_visible, "now": now}
+    vendor = "postgresql" if connection.vendor == "postgresql" else "sqlite"
+    with statement_cursor(connection) as cursor:
+        cursor.execute(_ASSIGNMENT_PAGE_SQL[vendor], params)
+        row = cursor.fetchone()
     if row is None:
         raise NotFound("No such item in your queue.")
     return page_from_row(row, project=project, user=user)
@@ -243,10 +245,10 @@ def page_from_row(row, *, project: Project, user) -> JudgePage:
             rater=user,
             status=status,
             shown_order=order,
-            token=token,
-            reserved_at=reserved_at,
-            reserved_until=reserved_until,
-            submitted_at=submitted,
+            token=raw_value(Assignment, "token", token),
+            reserved_at=raw_value(Assignment, "reserved_at", reserved_at),
+            reserved_until=raw_value(Assignment, "reserved_until", reserved_until),
+            submitted_at=raw_value(Assignment, "submitted_at", submitted),
         )
     )
     verdicts: dict[str, list[str]] = {}
@@ -256,38 +258,28 @@ def page_from_row(row, *, project: Project, user) -> JudgePage:
         assignment=assignment,
         facets=[
             as_saved(
-                Facet(id=i, project=project, key=k, label=lb, question=q, position=pos, required=r)
+                Facet(
+                    id=i,
+                    project=project,
+                    key=k,
+                    label=lb,
+                    question=q,
+                    position=pos,
+                    required=bool(r),
+                )
             )
             for i, k, lb, q, pos, r in json_column(facets) or []
         ],
         llm=verdicts,
         undo_id=undo_id,
-        progress=progress_dict(items_done=items_done, median=median, corrections=None),
+        progress=(
+            progress_dict(items_done=items_done, median=median, corrections=None)
+            if items_done is not None
+            else rater_progress(project=project, user=user, with_corrections=False)
+        ),
     )
 
 
 def json_column(value):
     # Django leaves json/jsonb results of raw SQL as text on psycopg 3.
     return json.loads(value) if isinstance(value, str) else value
-
-
-def _judge_page_orm(
-    *, assignment_id: int, project: Project, user, llm_visible: bool | None, policy
-) -> JudgePage:
-    from ..selectors import rater_progress
-    from .queue import assignment_last_undoable, llm_verdicts_for_rater
-
-    assignment = Assignment.objects.select_related(
-        "pair__post__image", "pair__alt_a", "pair__alt_b"
-    ).get(pk=assignment_id)
-    assignment.project = project
-    undo = assignment_last_undoable(project=project, user=user)
-    return JudgePage(
-        assignment=assignment,
-        facets=list(Facet.objects.filter(project=project, is_active=True)),
-        llm=llm_verdicts_for_rater(
-            pair=assignment.pair, user=user, project=project, policy=policy, visible=llm_visible
-        ),
-        undo_id=undo and undo.pk,
-        progress=rater_progress(project=project, user=user, with_corrections=False),
-    )

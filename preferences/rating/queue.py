@@ -3,14 +3,20 @@
 Overlap N = distinct raters per pair. A rater's assignment counts against N while it is submitted
 or reserved and not expired; expired reservations free their slot (reclaimed) without a sweeper.
 
-On PostgreSQL, Next searches and reserves in one call of the altpref_reserve_next function
-(preferences/sql/): it locks the candidate pair row with SELECT … FOR UPDATE SKIP LOCKED and
-counts the pair's active assignments again under that lock, so two raters pressing Next together
-can never push a pair past N: the second one skips the locked row and takes another pair. Submit
-within a live reservation is one guarded statement (answers, pending consensus, done); anything
-else takes a locked transaction. These statements are prepared once per connection
-(core.db.PreparedCursor): on this path the ORM and PostgreSQL's planner cost more than the work.
-SQLite serialises writers, which is enough for the embedded default; it takes the ORM path.
+The rules (which pair a rater may get, in which order, the overlap count, the reservation, the
+submit guard) are written once, in rules.py, and both databases run those statements; only the
+lock strategy differs. On PostgreSQL, Next first searches and reserves in one call of the
+altpref_reserve_next function (rendered from the same rules): it locks the candidate pair row
+with SELECT … FOR UPDATE SKIP LOCKED and counts the pair's active assignments again under that
+lock, so two raters pressing Next together can never push a pair past N: the second one skips
+the locked row and takes another pair. When every candidate was locked or just filled, the
+same search runs statement by statement, waiting for the locks. SQLite serialises writers
+(transactions begin IMMEDIATE), which is enough for the embedded default: it runs that second
+form directly, without lock clauses. Submit within a live reservation is one read and one
+guarded write (on PostgreSQL one statement for answers, pending consensus and done); anything
+else takes a locked transaction. On PostgreSQL these statements are prepared once per
+connection (core.db.PreparedCursor): on this path the ORM and the planner cost more than the
+work.
 """
 
 from __future__ import annotations
@@ -25,12 +31,12 @@ from django.db.models import OuterRef, Subquery, Value
 from django.utils import timezone
 
 from annotate.models import Membership, Post, Project, Role
-from core.db import PreparedCursor, as_saved, json_rows, raw_value
+from core.db import PreparedCursor, as_saved, json_rows, raw_value, statement_cursor
 from core.errors import ApplicationError, NotFound
 from core.validation import text_check_storable
 
 from ..consensus.models import ConsensusPolicy
-from ..consensus.selectors import gold_pair_for_rater, llm_verdicts_visible
+from ..consensus.selectors import gold_pair_for_rater
 from ..marks import consensus_refresh_request, pairs_mark_changed
 from ..models import (
     CHOICE_VALUES,
@@ -202,17 +208,15 @@ def assignment_next(
     policy = state.policy
     if state.current is not None:
         current_id, pair_id, shown_order = state.current
-        if _fast():
-            current = Assignment(
-                id=current_id,
-                project=project,
-                pair_id=pair_id,
-                rater=user,
-                status=AssignmentStatus.RESERVED,
-                shown_order=shown_order,
-            )
-        else:
-            current = _with_related(current_id, project=project)
+        # Its own columns only: the judge screen reads the page with page.judge_page.
+        current = Assignment(
+            id=current_id,
+            project=project,
+            pair_id=pair_id,
+            rater=user,
+            status=AssignmentStatus.RESERVED,
+            shown_order=shown_order,
+        )
         return _fresh(current, policy=policy)
     # Gold (known-answer) pairs come only through this draw, at the project's rate, and are
     # served like any other pair so raters cannot tell them apart.
@@ -223,16 +227,18 @@ def assignment_next(
                 project=project, user=user, pair_id=gold.pk, now=timezone.now(), overlap=None
             )
         return _fresh(_with_related(reserved.pk, project=project), policy=policy)
-    if _fast():
-        # A pair reserved now was never judged by this rater (the search excludes judged
+    if connection.vendor == "postgresql":
+        # The rules' search in one round trip, skipping rows other raters are locking
+        # (altpref_reserve_next). A pair reserved now was never judged by this rater (the search excludes judged
         # pairs): its LLM verdicts show only when blind-first is off.
         page_llm = (not policy.blind_first) if with_page else None
         reserved = _reserve_next(project=project, user=user, page_llm=page_llm)
         if reserved is not None:
             return _fresh(reserved, policy=policy, judged=False)
     # Every open pair may just be locked by raters reserving right now (or this is SQLite,
-    # which has no row locks): search again, waiting for locks rather than reporting an empty
-    # queue, then count again under the lock (a new statement sees every committed reservation).
+    # which serialises writers instead): the same search, waiting for locks rather than
+    # reporting an empty queue, then the count again (a new statement sees every committed
+    # reservation).
     return _reserve_open_waiting(project=project, user=user, policy=policy, tried=[])
 
 
@@ -293,7 +299,7 @@ def assignment_prefetch(*, project: Project, user, policy, current_id: int) -> A
 
     Next still serves the oldest live reservation first, so the current item stays current;
     the prefetched one holds its slot like any reservation and expires like one. Off the
-    rating hot path (the ORM form of the search, PostgreSQL and SQLite alike).
+    rating hot path (the statement-by-statement search, PostgreSQL and SQLite alike).
     """
     now = timezone.now()
     mine = Assignment.objects.filter(rules.live_q(now), project=project, rater=user)
@@ -350,11 +356,6 @@ def assignment_activate(*, assignment_id: int, user) -> bool:
         return True
 
 
-def _fast() -> bool:
-    """PostgreSQL: the raw-SQL paths with row locks (SKIP LOCKED) and few round trips."""
-    return connection.vendor == "postgresql"
-
-
 def _fresh(assignment: Assignment, *, policy, judged: bool | None = None) -> Assignment:
     assignment.policy = policy
     # With blind-first, verdicts show only once the rater has judged the pair; unknown -> ask.
@@ -383,10 +384,9 @@ def _next_skipped(*, project: Project, user, now) -> Assignment | None:
     )
 
 
-def _locked_assignment(*, assignment_id: int, user, lock_pair: bool = False) -> Assignment:
+def _locked_assignment(*, assignment_id: int, user) -> Assignment:
     """The rater's assignment, row-locked, with its pair, project and the rater's current role
-    in the project (`member_role`; None when no longer a member) in one query; with
-    `lock_pair` the pair's row is locked too."""
+    in the project (`member_role`; None when no longer a member) in one query."""
     role = (
         Value(Role.ADMIN)
         if user.is_staff
@@ -395,9 +395,7 @@ def _locked_assignment(*, assignment_id: int, user, lock_pair: bool = False) -> 
         )
     )
     assignment = (
-        Assignment.objects.select_for_update(
-            of=("self", "pair") if lock_pair else ("self",), no_key=True
-        )
+        Assignment.objects.select_for_update(of=("self",), no_key=True)
         .select_related("pair__post__project", "project")
         .annotate(member_role=role)
         .filter(pk=assignment_id, rater=user)
@@ -406,32 +404,6 @@ def _locked_assignment(*, assignment_id: int, user, lock_pair: bool = False) -> 
     if assignment is None:
         raise NotFound("No such item in your queue.")
     return assignment
-
-
-def llm_verdicts_for_rater(
-    *,
-    pair: CandidatePair,
-    user,
-    project: Project | None = None,
-    policy=None,
-    visible: bool | None = None,
-) -> dict[str, list[str]]:
-    """LLM choices per facet key (as stored) that this rater may see now; {} when blind.
-
-    `project`, `policy` and `visible` (already known visibility) save queries when known.
-    """
-    if visible is None:
-        visible = llm_verdicts_visible(
-            project=project or pair.post.project, user=user, pair=pair, policy=policy
-        )
-    if not visible:
-        return {}
-    verdicts: dict[str, list[str]] = {}
-    for key, choice in Judgement.objects.filter(pair=pair, kind=JudgementKind.LLM).values_list(
-        "facet__key", "choice"
-    ):
-        verdicts.setdefault(key, []).append(choice)
-    return verdicts
 
 
 def displayed_to_stored(*, choice: str, shown_order: str) -> str:
@@ -524,16 +496,10 @@ _SUBMIT_WRITE_SQL = (
 )
 
 
-def _rating_cursor():
-    """PostgreSQL: a PreparedCursor (the hot path's statements, planned once per connection);
-    other databases: Django's cursor."""
-    return PreparedCursor(connection) if connection.vendor == "postgresql" else connection.cursor()
-
-
 def _submit_read(*, assignment_id: int, user, lock: bool) -> _SubmitItem | None:
     params = {"id": assignment_id, "user": user.pk, "staff": user.is_staff}
     vendor = "postgresql" if connection.vendor == "postgresql" else "sqlite"
-    with _rating_cursor() as cursor:
+    with statement_cursor(connection) as cursor:
         cursor.execute(_SUBMIT_READ_SQL[vendor, lock], params)
         row = cursor.fetchone()
     if row is None:
@@ -593,6 +559,9 @@ def _submit_write(*, item: _SubmitItem, new: list[Judgement], now, guard: bool =
             written = _submit_write_one_statement(
                 assignment=assignment, new=new, now=now, guard=guard
             )
+            if written and new:  # the statement marked the pair itself
+                project_id = assignment.project_id
+                transaction.on_commit(lambda: consensus_refresh_request(project_id=project_id))
         else:
             # SQLite has no data-modifying WITH: the same steps in one transaction.
             with transaction.atomic(), connection.cursor() as cursor:
@@ -707,8 +676,6 @@ def assignment_submit(
     if rules.is_live(assignment, now):
         new = _submit_plan(item=item, user=user, answers=answers, rationale=rationale, now=now)
         if _submit_write(item=item, new=new, now=now, guard=True):
-            if new:
-                _refresh_after_commit(assignment.project_id)
             return assignment, True
     with transaction.atomic():
         # The pair's row lock makes submits on one pair take turns: the overlap recount below
@@ -741,16 +708,7 @@ def assignment_submit(
                 )
         new = _submit_plan(item=item, user=user, answers=answers, rationale=rationale, now=now)
         _submit_write(item=item, new=new, now=now)
-        if new:
-            _refresh_after_commit(assignment.project_id)
         return assignment, True
-
-
-def _refresh_after_commit(project_id: int) -> None:
-    # PostgreSQL's one-statement submit marks its pair itself, so the refresh is queued here;
-    # SQLite's steps marked it through pairs_mark_changed, which queued it already.
-    if _fast():
-        transaction.on_commit(lambda: consensus_refresh_request(project_id=project_id))
 
 
 def assignment_skip(*, assignment_id: int, user) -> Assignment:

@@ -38,7 +38,8 @@ def test_a_rater_beaten_to_many_pairs_in_a_row_still_gets_an_open_one(project, m
         return pair_id
 
     monkeypatch.setattr(queue, "_open_pair", beaten_to_it)
-    monkeypatch.setattr(queue, "_fast", lambda: False)  # straight to the waiting search
+    # As if every pair the fast search tried was locked: straight to the waiting search.
+    monkeypatch.setattr(queue, "_reserve_next", lambda **kwargs: None)
     got = assignment_next(project=project, user=rater)
     assert got is not None
     assert taken == [p.id for p in pairs[: queue._NEXT_ATTEMPTS + 2]]
