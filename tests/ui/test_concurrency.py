@@ -1,25 +1,19 @@
-"""Concurrent Next and double submits against PostgreSQL: real threads, separate connections."""
+"""Concurrent Next and double submits: real threads, separate connections, on both databases.
+
+On PostgreSQL the queue's row locks (SELECT … FOR UPDATE SKIP LOCKED, then the count in a new
+statement) are under test; on SQLite (the test database is a file, in WAL mode, and
+transactions begin IMMEDIATE) the same statements with writers taking turns."""
 
 import re
 import threading
 from collections import Counter
 
-import pytest
 from django.db import connection
 from django.test import Client
 
 from preferences.models import Assignment, Judgement
 
 from .factories import all_facets, make_pair
-
-
-@pytest.fixture
-def postgres_only(transactional_db):
-    if connection.vendor != "postgresql":
-        pytest.skip(
-            "needs PostgreSQL: the queue's row locks (SELECT … FOR UPDATE SKIP LOCKED) are what "
-            "is under test, and SQLite serialises all writers"
-        )
 
 
 def run_together(n, fn):
@@ -45,7 +39,7 @@ def run_together(n, fn):
     return results
 
 
-def test_raters_pressing_next_together_never_exceed_overlap(postgres_only, project, member):
+def test_raters_pressing_next_together_never_exceed_overlap(transactional_db, project, member):
     project.overlap = 2
     project.save()
     pairs = [make_pair(project=project) for _ in range(3)]
@@ -68,7 +62,7 @@ def test_raters_pressing_next_together_never_exceed_overlap(postgres_only, proje
     assert Assignment.objects.count() == 6
 
 
-def test_double_submitted_form_records_one_judgement_per_facet(postgres_only, project, member):
+def test_double_submitted_form_records_one_judgement_per_facet(transactional_db, project, member):
     make_pair(project=project)
     rater = member("r1")
     client = Client()
