@@ -237,19 +237,11 @@ def page_from_row(row, *, project: Project, user) -> JudgePage:
             known_preference=known,
         )
     )
-    assignment = as_saved(
-        Assignment(
-            id=assignment_id,
-            project=project,
-            pair=pair,
-            rater=user,
-            status=status,
-            shown_order=order,
-            token=raw_value(Assignment, "token", token),
-            reserved_at=raw_value(Assignment, "reserved_at", reserved_at),
-            reserved_until=raw_value(Assignment, "reserved_until", reserved_until),
-            submitted_at=raw_value(Assignment, "submitted_at", submitted),
-        )
+    assignment = assignment_from_row(
+        (assignment_id, status, order, token, reserved_at, reserved_until, submitted),
+        project=project,
+        pair=pair,
+        rater=user,
     )
     verdicts: dict[str, list[str]] = {}
     for key, choice in json_column(llm) or []:
@@ -277,6 +269,25 @@ def page_from_row(row, *, project: Project, user) -> JudgePage:
             if items_done is not None
             else rater_progress(project=project, user=user, with_corrections=False)
         ),
+    )
+
+
+def assignment_from_row(row, **related) -> Assignment:
+    """A saved Assignment from its columns read by raw SQL (id, status, shown order, token,
+    reserved at, reserved until, submitted at), converted as the ORM would, with `related`
+    (project, pair, rater, or their ids) set as given."""
+    pk, status, order, token, reserved_at, reserved_until, submitted = row
+    return as_saved(
+        Assignment(
+            id=pk,
+            status=status,
+            shown_order=order,
+            token=raw_value(Assignment, "token", token),
+            reserved_at=raw_value(Assignment, "reserved_at", reserved_at),
+            reserved_until=raw_value(Assignment, "reserved_until", reserved_until),
+            submitted_at=raw_value(Assignment, "submitted_at", submitted),
+            **related,
+        )
     )
 
 

@@ -31,7 +31,7 @@ from django.db.models import OuterRef, Subquery, Value
 from django.utils import timezone
 
 from annotate.models import Membership, Post, Project, Role
-from core.db import PreparedCursor, as_saved, json_rows, raw_value, statement_cursor
+from core.db import PreparedCursor, as_saved, json_rows, statement_cursor
 from core.errors import ApplicationError, NotFound
 from core.validation import text_check_storable
 
@@ -59,6 +59,7 @@ from .page import (
     RESERVE_PAGE_SQL,
     ROLE_SQL,
     RaterState,
+    assignment_from_row,
     json_column,
     page_from_row,
     rater_state,
@@ -162,6 +163,14 @@ def _reserve_next(*, project: Project, user, page_llm: bool | None = None) -> As
         page.assignment.page = page
         return page.assignment
     pk, pair_id, order, reserved_at, reserved_until = row
+    return _reservation(
+        pk, project=project, pair_id=pair_id, user=user, order=order, token=params["token"],
+        reserved_at=reserved_at, reserved_until=reserved_until,
+    )  # fmt: skip
+
+
+def _reservation(pk: int, *, project: Project, pair_id: int, user, order: str, **columns):
+    """A live reservation from its columns (unsaved: its related rows load on access)."""
     return Assignment(
         id=pk,
         project=project,
@@ -169,9 +178,7 @@ def _reserve_next(*, project: Project, user, page_llm: bool | None = None) -> As
         rater=user,
         status=AssignmentStatus.RESERVED,
         shown_order=order,
-        token=params["token"],
-        reserved_at=reserved_at,
-        reserved_until=reserved_until,
+        **columns,
     )
 
 
@@ -209,13 +216,8 @@ def assignment_next(
     if state.current is not None:
         current_id, pair_id, shown_order = state.current
         # Its own columns only: the judge screen reads the page with page.judge_page.
-        current = Assignment(
-            id=current_id,
-            project=project,
-            pair_id=pair_id,
-            rater=user,
-            status=AssignmentStatus.RESERVED,
-            shown_order=shown_order,
+        current = _reservation(
+            current_id, project=project, pair_id=pair_id, user=user, order=shown_order
         )
         return _fresh(current, policy=policy)
     # Gold (known-answer) pairs come only through this draw, at the project's rate, and are
@@ -507,18 +509,11 @@ def _submit_read(*, assignment_id: int, user, lock: bool) -> _SubmitItem | None:
     (project_id, pair_id, status, order, token, reserved_at, reserved_until, post_id, overlap,
      role, facets, own, llm_exists, blind_first) = row  # fmt: skip
     post = as_saved(Post(id=post_id, project_id=project_id))
-    assignment = as_saved(
-        Assignment(
-            id=assignment_id,
-            project_id=project_id,
-            pair=as_saved(CandidatePair(id=pair_id, post=post)),
-            rater=user,
-            status=status,
-            shown_order=order,
-            token=raw_value(Assignment, "token", token),
-            reserved_at=raw_value(Assignment, "reserved_at", reserved_at),
-            reserved_until=raw_value(Assignment, "reserved_until", reserved_until),
-        )
+    assignment = assignment_from_row(
+        (assignment_id, status, order, token, reserved_at, reserved_until, None),
+        project_id=project_id,
+        pair=as_saved(CandidatePair(id=pair_id, post=post)),
+        rater=user,
     )
     return _SubmitItem(
         assignment=assignment,

@@ -88,3 +88,18 @@ def make_pairs(*, project, n: int):
 
 def all_facets(project, choice: str = "A") -> dict[str, str]:
     return {f"facet-{f.key}": choice for f in project.facets.filter(is_active=True)}
+
+
+def facet_answers(project, choice: str = "A") -> dict[str, str]:
+    """Every active facet answered `choice`, keyed as assignment_submit takes them."""
+    return {f.key: choice for f in project.facets.filter(is_active=True)}
+
+
+def rater_client(project, member, name: str):
+    """A test client signed in as a new member `name` who has read the guidelines."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(member(name))
+    client.get(f"/projects/{project.id}/rate/")  # guidelines first
+    return client

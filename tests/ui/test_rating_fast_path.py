@@ -7,7 +7,6 @@ import re
 
 import pytest
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from annotate.models import Membership
@@ -18,7 +17,7 @@ from preferences.models import Assignment, CandidatePair, ConsensusPending, Face
 from preferences.projects import project_create
 from preferences.rating.queue import assignment_next
 
-from .factories import all_facets, make_pair
+from .factories import all_facets, make_pair, rater_client
 
 pytestmark = pytest.mark.django_db
 
@@ -35,13 +34,6 @@ NEXT_MAX_QUERIES = 4 if connection.vendor == "postgresql" else 11
 SUBMIT_MAX_QUERIES = 4 if connection.vendor == "postgresql" else 8
 
 
-def _rater(project, member, name):
-    client = Client()
-    client.force_login(member(name))
-    client.get(f"/projects/{project.id}/rate/")  # guidelines first
-    return client
-
-
 def _next(client, project) -> int:
     body = client.get(f"/projects/{project.id}/rate/next/").content.decode()
     return int(re.search(r'action="/rate/items/(\d+)/submit/"', body).group(1))
@@ -53,7 +45,7 @@ def test_rating_screen_submit_updates_consensus_of_every_facet(
     project.overlap = 2
     project.save()
     pair = make_pair(project=project)
-    r1, r2 = _rater(project, member, "r1"), _rater(project, member, "r2")
+    r1, r2 = rater_client(project, member, "r1"), rater_client(project, member, "r2")
     facets = list(Facet.objects.filter(project=project, is_active=True))
 
     with django_capture_on_commit_callbacks() as callbacks:
@@ -91,7 +83,7 @@ def test_rating_screen_submit_updates_consensus_of_every_facet(
 
 def test_undo_after_a_rating_screen_submit_removes_its_consensus(project, member):
     pair = make_pair(project=project)
-    client = _rater(project, member, "r1")
+    client = rater_client(project, member, "r1")
     aid = _next(client, project)
     client.post(f"/rate/items/{aid}/submit/", all_facets(project))
     consensus_refresh(project_id=project.id)
@@ -135,7 +127,7 @@ def test_next_and_submit_stay_within_their_query_budget(project, member, monkeyp
     ConsensusPolicy.objects.update_or_create(project=project, defaults={"gold_rate": 0})
     for _ in range(2):
         make_pair(project=project)
-    client = _rater(project, member, "r1")
+    client = rater_client(project, member, "r1")
     _next(client, project)  # warm: the project's first pair id is remembered per process
     client.post(f"/rate/items/{_next(client, project)}/submit/", all_facets(project))
     with CaptureQueriesContext(connection) as next_queries:

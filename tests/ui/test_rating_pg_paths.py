@@ -25,7 +25,7 @@ from preferences.rating.queue import (
 )
 from preferences.selectors import PROGRESS_MEDIAN_ITEMS, rater_progress
 
-from .factories import all_facets, make_pair, make_pairs
+from .factories import all_facets, facet_answers, make_pair, make_pairs, rater_client
 
 pytestmark = pytest.mark.django_db
 
@@ -38,20 +38,9 @@ def postgres_only():
         )
 
 
-def _rater(project, member, name):
-    client = Client()
-    client.force_login(member(name))
-    client.get(f"/projects/{project.id}/rate/")  # guidelines first
-    return client
-
-
-def _answers(project, choice="A"):
-    return {k[len("facet-") :]: v for k, v in all_facets(project, choice).items()}
-
-
 def test_hot_statements_are_prepared_once_per_connection(project, member):
     make_pair(project=project)
-    client = _rater(project, member, "r1")
+    client = rater_client(project, member, "r1")
     with CaptureQueriesContext(connection) as queries:
         assert client.get(f"/projects/{project.id}/rate/next/").status_code == 200
     logged = [q["sql"] for q in queries if q["sql"].startswith("[prepared]")]
@@ -131,7 +120,7 @@ def test_floor_moves_past_finished_pairs_and_back_below_an_undone_one(project, m
     done = []
     for _ in range(2):
         assignment = assignment_next(project=project, user=rater)
-        assignment_submit(assignment_id=assignment.pk, user=rater, answers=_answers(project))
+        assignment_submit(assignment_id=assignment.pk, user=rater, answers=facet_answers(project))
         done.append(assignment)
     assignment_next(project=project, user=rater)  # the floors advance on this Next
     # The project's floor and the rater's: the two finished pairs are below both.
@@ -157,7 +146,7 @@ def test_a_rater_ahead_of_the_others_searches_from_their_own_floor(project, memb
     r1, r2 = member("r1"), member("r2")
     for _ in range(3):
         assignment = assignment_next(project=project, user=r1)
-        assignment_submit(assignment_id=assignment.pk, user=r1, answers=_answers(project))
+        assignment_submit(assignment_id=assignment.pk, user=r1, answers=facet_answers(project))
     skipped = assignment_next(project=project, user=r1)
     assert skipped.pair_id == pairs[3].id
     assignment_skip(assignment_id=skipped.pk, user=r1)
@@ -182,7 +171,7 @@ def test_a_rater_ahead_of_the_others_searches_from_their_own_floor(project, memb
         assignment = assignment_next(project=project, user=r2)
         served.append(assignment.pair_id)
         starts.append(searched_from[-1])
-        assignment_submit(assignment_id=assignment.pk, user=r2, answers=_answers(project))
+        assignment_submit(assignment_id=assignment.pk, user=r2, answers=facet_answers(project))
     assert served == [p.id for p in pairs[:3]]
     # From the project's floor, which moves up as the pairs fill.
     assert starts == [p.id for p in pairs[:3]]
@@ -195,7 +184,7 @@ def test_pair_reopened_below_another_processes_floor_is_still_served(project, me
     first, second = make_pair(project=project), make_pair(project=project)
     r1, r2 = member("r1"), member("r2")
     a1 = assignment_next(project=project, user=r1)
-    assignment_submit(assignment_id=a1.pk, user=r1, answers=_answers(project))
+    assignment_submit(assignment_id=a1.pk, user=r1, answers=facet_answers(project))
     key = next(iter(queue_floor._FLOOR))
     queue_floor._FLOOR[key][0] = second.id + 1  # another process's floor, above both pairs
     # r1's submission went away behind that floor (an undo in another process, then expiry).
@@ -207,7 +196,7 @@ def test_pair_reopened_below_another_processes_floor_is_still_served(project, me
     assignment_submit(
         assignment_id=Assignment.objects.get(rater=r2, status="reserved").pk,
         user=r2,
-        answers=_answers(project),
+        answers=facet_answers(project),
     )
     served.add(assignment_next(project=project, user=r2).pair_id)
     assert served == {first.id, second.id}  # the waiting search finds what the floor hides
@@ -254,7 +243,7 @@ def test_a_worker_blends_submitted_answers_without_any_reader(
     import time
 
     pair = make_pair(project=project)
-    client = _rater(project, member, "r1")
+    client = rater_client(project, member, "r1")
     body = client.get(f"/projects/{project.id}/rate/next/").content.decode()
     aid = re.search(r"/rate/items/(\d+)/submit/", body).group(1)
     assert client.post(f"/rate/items/{aid}/submit/", all_facets(project)).status_code == 302
@@ -280,7 +269,7 @@ def test_next_function_is_planned_once_per_connection_and_costed_as_one_row():
 def test_a_new_reservation_comes_with_its_page_in_the_same_statement(project, member, monkeypatch):
     monkeypatch.setattr(queue_floor, "_FLOOR_ADVANCE_EVERY", 4096)  # no floor move in this Next
     pair = make_pair(project=project)
-    client = _rater(project, member, "r1")
+    client = rater_client(project, member, "r1")
     with CaptureQueriesContext(connection) as queries:
         body = client.get(f"/projects/{project.id}/rate/next/").content.decode()
     reserving = [q["sql"] for q in queries if "altpref_reserve_next" in q["sql"]]
@@ -346,7 +335,7 @@ def test_a_new_process_starts_from_the_floors_others_found(project, member, monk
     done = []
     for _ in range(3):
         assignment = assignment_next(project=project, user=rater)
-        assignment_submit(assignment_id=assignment.pk, user=rater, answers=_answers(project))
+        assignment_submit(assignment_id=assignment.pk, user=rater, answers=facet_answers(project))
         done.append(assignment)
     assignment_next(project=project, user=rater)  # the floors move past the three done pairs
     monkeypatch.setattr(queue_floor, "_FLOOR", {})  # a new web process

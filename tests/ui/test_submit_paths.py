@@ -5,7 +5,6 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from preferences.consensus.models import Consensus
@@ -13,20 +12,9 @@ from preferences.consensus.services import consensus_refresh
 from preferences.models import Assignment, AssignmentStatus, ConsensusPending, Judgement
 from preferences.rating.queue import assignment_next, assignment_submit
 
-from .factories import all_facets, make_pair
+from .factories import all_facets, facet_answers, make_pair, rater_client
 
 pytestmark = pytest.mark.django_db
-
-
-def _rater(project, member, name):
-    client = Client()
-    client.force_login(member(name))
-    client.get(f"/projects/{project.id}/rate/")  # guidelines first
-    return client
-
-
-def _answers(project, choice="A"):
-    return {k[len("facet-") :]: v for k, v in all_facets(project, choice).items()}
 
 
 def test_guarded_submit_falls_back_when_the_reservation_ran_out(project, member):
@@ -38,7 +26,9 @@ def test_guarded_submit_falls_back_when_the_reservation_ran_out(project, member)
     past = timezone.now() - timedelta(seconds=1)
     Assignment.objects.filter(pk=a1.pk).update(reserved_until=past)
     # Nobody took the slot: the locked path stores the late answers.
-    assignment, created = assignment_submit(assignment_id=a1.pk, user=r1, answers=_answers(project))
+    assignment, created = assignment_submit(
+        assignment_id=a1.pk, user=r1, answers=facet_answers(project)
+    )
     assert created and assignment.status == AssignmentStatus.DONE
     assert Judgement.objects.filter(pair=pair, rater_user=r1).count() == project.facets.count()
     # Taken by someone else meanwhile: refused, nothing stored.
@@ -48,7 +38,7 @@ def test_guarded_submit_falls_back_when_the_reservation_ran_out(project, member)
     Assignment.objects.filter(pk=a2.pk).update(reserved_until=past)
     assert assignment_next(project=project, user=r2).pair_id == other.id
     with pytest.raises(Exception, match="ran out and other raters took it"):
-        assignment_submit(assignment_id=a2.pk, user=r1, answers=_answers(project))
+        assignment_submit(assignment_id=a2.pk, user=r1, answers=facet_answers(project))
     assert not Judgement.objects.filter(pair=other, rater_user=r1).exists()
 
 
@@ -56,7 +46,7 @@ def test_a_failed_drain_leaves_its_pairs_pending(project, member, monkeypatch):
     from preferences.consensus import services
 
     pair = make_pair(project=project)
-    client = _rater(project, member, "r1")
+    client = rater_client(project, member, "r1")
     body = client.get(f"/projects/{project.id}/rate/next/").content.decode()
     aid = re.search(r"/rate/items/(\d+)/submit/", body).group(1)
     assert client.post(f"/rate/items/{aid}/submit/", all_facets(project)).status_code == 302
@@ -88,7 +78,7 @@ def test_the_guarded_write_stores_nothing_once_the_reservation_is_no_longer_live
     item = queue._submit_read(assignment_id=reserved.pk, user=rater, lock=False)
     now = timezone.now()
     new = queue._submit_plan(
-        item=item, user=rater, answers=_answers(project), rationale="", now=now
+        item=item, user=rater, answers=facet_answers(project), rationale="", now=now
     )
     assert new
     Assignment.objects.filter(pk=reserved.pk).update(status=AssignmentStatus.SKIPPED)
