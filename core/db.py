@@ -185,8 +185,7 @@ def raw_value(model: type[models.Model], field: str, value):
     """A column of `model.field` read by raw SQL, as the ORM would give it. psycopg already
     returns PostgreSQL's values typed; SQLite returns datetimes naive or as text and UUIDs as
     hex, which the backend's converters turn into what the ORM returns."""
-    from django.db import connection
-
+    connection = connections[DEFAULT_DB_ALIAS]
     if value is None or connection.vendor == "postgresql":
         return value
     column = model._meta.get_field(field).get_col(model._meta.db_table)

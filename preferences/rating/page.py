@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cache
 
 from django.db import connection
 from django.utils import timezone
@@ -108,16 +109,13 @@ def rater_state(*, user, project_id: int) -> RaterState:
 # The rater's progress (selectors.rater_progress): on PostgreSQL from the rater's progress row,
 # kept by triggers (preferences/sql/rater_progress_v1.sql): counting it from the history here
 # read every item the rater had done in the project, on every Next. SQLite has no such
-# triggers: page_from_row counts from the history instead.
-_PROGRESS_COLUMNS = {
-    "postgresql": """COALESCE((SELECT rp.items_done FROM preferences_raterprogress rp
+# triggers: there the columns are NULL and page_from_row counts from the history instead.
+_PG_PROGRESS_COLUMNS = """COALESCE((SELECT rp.items_done FROM preferences_raterprogress rp
                      WHERE rp.rater_id = a.rater_id AND rp.project_id = a.project_id), 0),
            (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s.seconds::float8)
             FROM preferences_raterprogress rp,
                  jsonb_array_elements_text(rp.recent_seconds) AS s(seconds)
-            WHERE rp.rater_id = a.rater_id AND rp.project_id = a.project_id)""",
-    "sqlite": "NULL, NULL",
-}
+            WHERE rp.rater_id = a.rater_id AND rp.project_id = a.project_id)"""
 
 
 def _page_sql(vendor: str, *, assignment: str, where: str) -> str:
@@ -153,7 +151,7 @@ def _page_sql(vendor: str, *, assignment: str, where: str) -> str:
            (SELECT u.id FROM preferences_assignment u
             WHERE u.rater_id = a.rater_id AND u.project_id = a.project_id AND u.status = 'done'
             AND u.reserved_until > %(now)s ORDER BY u.submitted_at DESC, u.id DESC LIMIT 1),
-           {_PROGRESS_COLUMNS[vendor]}
+           {_PG_PROGRESS_COLUMNS if vendor == "postgresql" else "NULL, NULL"}
     FROM {assignment} a
     JOIN preferences_candidatepair p ON p.id = a.pair_id
     JOIN annotate_post po ON po.id = p.post_id
@@ -163,11 +161,11 @@ def _page_sql(vendor: str, *, assignment: str, where: str) -> str:
     {where}"""
 
 
-# One assignment's page, per database.
-_ASSIGNMENT_PAGE_SQL = {
-    vendor: _page_sql(vendor, assignment="preferences_assignment", where="WHERE a.id = %(id)s")
-    for vendor in ("postgresql", "sqlite")
-}
+@cache
+def _assignment_page_sql(vendor: str) -> str:
+    """One assignment's page, as this database runs it."""
+    return _page_sql(vendor, assignment="preferences_assignment", where="WHERE a.id = %(id)s")
+
 
 # Next's search and reservation (altpref_reserve_next, rendered from rules.py), called by the
 # queue alone or with the page below (PostgreSQL).
@@ -201,9 +199,8 @@ def judge_page(
         llm_visible = True
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     params = {"id": assignment_id, "llm": llm_visible, "now": now}
-    vendor = "postgresql" if connection.vendor == "postgresql" else "sqlite"
     with statement_cursor(connection) as cursor:
-        cursor.execute(_ASSIGNMENT_PAGE_SQL[vendor], params)
+        cursor.execute(_assignment_page_sql(connection.vendor), params)
         row = cursor.fetchone()
     if row is None:
         raise NotFound("No such item in your queue.")

@@ -25,6 +25,7 @@ import random
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import OuterRef, Subquery, Value
@@ -127,8 +128,8 @@ _RESERVE_NEXT_SQL = f"SELECT r_id, r_pair, r_order, r_at, r_until FROM {RESERVE_
 
 
 def _reserve_next(*, project: Project, user, page_llm: bool | None = None) -> Assignment | None:
-    """Search and reserve in one call of the altpref_reserve_next function (PostgreSQL; see
-    preferences/sql/reserve_next_v2.sql), in its own transaction: the reservation (its own
+    """Search and reserve in one call of the altpref_reserve_next function (PostgreSQL; rendered
+    from rules.py), in its own transaction: the reservation (its own
     columns only), or None when every open pair was locked by others or none is left.
 
     With `page_llm` (whether LLM verdicts may be shown) the same statement also reads the judge
@@ -231,8 +232,8 @@ def assignment_next(
         return _fresh(_with_related(reserved.pk, project=project), policy=policy)
     if connection.vendor == "postgresql":
         # The rules' search in one round trip, skipping rows other raters are locking
-        # (altpref_reserve_next). A pair reserved now was never judged by this rater (the search excludes judged
-        # pairs): its LLM verdicts show only when blind-first is off.
+        # (altpref_reserve_next). A pair reserved now was never judged by this rater (the
+        # search excludes judged pairs): its LLM verdicts show only when blind-first is off.
         page_llm = (not policy.blind_first) if with_page else None
         reserved = _reserve_next(project=project, user=user, page_llm=page_llm)
         if reserved is not None:
@@ -429,6 +430,7 @@ class _SubmitItem:
     blind_first: bool
 
 
+@cache
 def _submit_read_sql(vendor: str, *, lock: bool) -> str:
     """Submit's read: the assignment, pair, project, the rater's role, the active facets, the
     rater's own answers, whether LLM verdicts exist and the blind-first policy, in one
@@ -463,12 +465,6 @@ def _submit_read_sql(vendor: str, *, lock: bool) -> str:
     return sql + "\n    FOR NO KEY UPDATE OF a, p" if lock and vendor == "postgresql" else sql
 
 
-_SUBMIT_READ_SQL = {
-    (vendor, lock): _submit_read_sql(vendor, lock=lock)
-    for vendor in ("postgresql", "sqlite")
-    for lock in (False, True)
-}
-
 # PostgreSQL: the answers, the pair marked pending for the consensus refresh, and the assignment
 # done (rules.SUBMIT_DONE), in one statement. A concurrent double submit waits for the row,
 # then finds it done and writes nothing.
@@ -500,9 +496,8 @@ _SUBMIT_WRITE_SQL = (
 
 def _submit_read(*, assignment_id: int, user, lock: bool) -> _SubmitItem | None:
     params = {"id": assignment_id, "user": user.pk, "staff": user.is_staff}
-    vendor = "postgresql" if connection.vendor == "postgresql" else "sqlite"
     with statement_cursor(connection) as cursor:
-        cursor.execute(_SUBMIT_READ_SQL[vendor, lock], params)
+        cursor.execute(_submit_read_sql(connection.vendor, lock=lock), params)
         row = cursor.fetchone()
     if row is None:
         return None
